@@ -1,0 +1,87 @@
+"""Staff roles as auth groups. The data migration and `create_api_token` both use this."""
+
+from __future__ import annotations
+
+FRONT_DESK = "front_desk"
+CLINICIAN = "clinician"
+ADMIN = "admin"
+ROLES = (FRONT_DESK, CLINICIAN, ADMIN)
+
+_VIEW_ALL = [
+    ("clinic", m, "view")
+    for m in (
+        "clinic",
+        "closure",
+        "equipment",
+        "room",
+        "provider",
+        "workinghours",
+        "timeoff",
+        "appointmenttype",
+        "overbookingrule",
+        "patient",
+    )
+] + [("scheduling", m, "view") for m in ("appointment", "appointmenthistory", "waitlistentry")]
+
+# (app_label, model, action) triples each role gets.
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
+    # Books, moves and cancels appointments, manages patients and the waitlist.
+    FRONT_DESK: _VIEW_ALL
+    + [
+        ("clinic", "patient", "add"),
+        ("clinic", "patient", "change"),
+        ("scheduling", "appointment", "add"),
+        ("scheduling", "appointment", "change"),
+        ("scheduling", "waitlistentry", "add"),
+        ("scheduling", "waitlistentry", "change"),
+    ],
+    # Sees the schedule and moves their patients through the visit.
+    CLINICIAN: _VIEW_ALL + [("scheduling", "appointment", "change")],
+    # Everything about the clinic's setup and bookings.
+    ADMIN: [
+        (app, model, action)
+        for app, models in {
+            "clinic": (
+                "clinic",
+                "closure",
+                "equipment",
+                "room",
+                "provider",
+                "workinghours",
+                "timeoff",
+                "appointmenttype",
+                "overbookingrule",
+                "patient",
+                "apitoken",
+            ),
+            "scheduling": ("appointment", "waitlistentry"),
+        }.items()
+        for model in models
+        for action in ("view", "add", "change", "delete")
+    ]
+    + [("scheduling", "appointmenthistory", "view")],
+}
+
+
+def can_book(user) -> bool:  # type: ignore[no-untyped-def]
+    return bool(user.has_perm("scheduling.add_appointment"))
+
+
+def can_change_appointments(user) -> bool:  # type: ignore[no-untyped-def]
+    return bool(user.has_perm("scheduling.change_appointment"))
+
+
+def sync_role_groups(group_model, permission_model, content_type_model) -> None:  # type: ignore[no-untyped-def]
+    """Create the role groups and give each exactly its permissions (idempotent)."""
+    for role, triples in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        perms = []
+        for app_label, model, action in triples:
+            ct, _ = content_type_model.objects.get_or_create(app_label=app_label, model=model)
+            perm, _ = permission_model.objects.get_or_create(
+                content_type=ct,
+                codename=f"{action}_{model}",
+                defaults={"name": f"Can {action} {model}"},
+            )
+            perms.append(perm)
+        group.permissions.set(perms)

@@ -1,0 +1,269 @@
+"""Bookings: appointments (with the database's no-double-booking guarantees), their
+history, the waitlist and idempotent API requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import BigIntegerRangeField, DateTimeRangeField, RangeOperators
+from django.db import models
+from django.db.models import F, Func, Q, Value
+
+from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
+
+
+class AppointmentStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    CONFIRMED = "confirmed", "Confirmed"
+    CHECKED_IN = "checked_in", "Checked in"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+# The statuses that hold time; only these take part in the exclusion constraints.
+ACTIVE_STATUSES = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.CHECKED_IN,
+)
+_ACTIVE = Q(status__in=[s.value for s in ACTIVE_STATUSES])
+
+
+def _same(field: str) -> Func:
+    """Equality on an id written as the overlap of one-point ranges.
+
+    ``int8range(x, x, '[]') && int8range(y, y, '[]')`` holds exactly when x = y, and
+    plain GiST indexes range types, so the constraints need no ``btree_gist`` extension
+    (the embedded PostgreSQL does not ship it).
+    """
+    return Func(
+        F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField()
+    )
+
+
+def _range(start: str, end: str) -> Func:
+    return Func(
+        F(start), F(end), Value("[)"), function="tstzrange", output_field=DateTimeRangeField()
+    )
+
+
+class AppointmentQuerySet(models.QuerySet["Appointment"]):
+    def active(self) -> AppointmentQuerySet:
+        return self.filter(_ACTIVE)
+
+    def overlapping(self, start: dt.datetime, end: dt.datetime) -> AppointmentQuerySet:
+        return self.filter(start__lt=end, end__gt=start)
+
+    def blocking(self, start: dt.datetime, end: dt.datetime) -> AppointmentQuerySet:
+        """Appointments whose blocked range (with buffers) overlaps ``[start, end)``."""
+        return self.filter(blocked_start__lt=end, blocked_end__gt=start)
+
+
+class Appointment(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="appointments"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="appointments")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    # Stored, not computed from the type: the time this booking blocks must not change
+    # when somebody edits the type's buffers later.
+    blocked_start = models.DateTimeField(help_text="Start minus the type's buffer before.")
+    blocked_end = models.DateTimeField(help_text="End plus the type's buffer after.")
+    seat = models.PositiveSmallIntegerField(
+        default=0, help_text="0 is the regular seat; 1.. are overbooking seats."
+    )
+    status = models.CharField(
+        max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED
+    )
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rescheduled_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rescheduled_to"
+    )
+    backfill_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="backfilled_by",
+        help_text="The cancelled appointment whose freed time this booking refilled.",
+    )
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start", "provider__code"]
+        indexes = [
+            models.Index(fields=["clinic", "start"]),
+            models.Index(fields=["patient", "start"]),
+            models.Index(fields=["status", "end"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="appointment_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(blocked_start__lte=F("start")) & Q(blocked_end__gte=F("end")),
+                name="appointment_blocked_range_covers_appointment",
+            ),
+            models.CheckConstraint(condition=Q(seat__gte=0), name="appointment_seat_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status__in=AppointmentStatus.values), name="appointment_status_valid"
+            ),
+            ExclusionConstraint(
+                name="appointment_no_provider_overlap",
+                expressions=[
+                    (_same("provider_id"), RangeOperators.OVERLAPS),
+                    (_same("seat"), RangeOperators.OVERLAPS),
+                    (_range("blocked_start", "blocked_end"), RangeOperators.OVERLAPS),
+                ],
+                condition=_ACTIVE,
+            ),
+            ExclusionConstraint(
+                name="appointment_no_room_overlap",
+                expressions=[
+                    (_same("room_id"), RangeOperators.OVERLAPS),
+                    (_same("seat"), RangeOperators.OVERLAPS),
+                    (_range("blocked_start", "blocked_end"), RangeOperators.OVERLAPS),
+                ],
+                condition=_ACTIVE,
+            ),
+            ExclusionConstraint(
+                name="appointment_no_patient_overlap",
+                expressions=[
+                    (_same("patient_id"), RangeOperators.OVERLAPS),
+                    (_range("start", "end"), RangeOperators.OVERLAPS),
+                ],
+                condition=_ACTIVE,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.appointment_type} {self.start:%Y-%m-%d %H:%M} {self.provider}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def overbook(self) -> bool:
+        return self.seat > 0
+
+
+# The constraint names, by what they protect: the booking service turns an
+# IntegrityError into a `slot_taken` error naming the conflict.
+CONFLICT_BY_CONSTRAINT = {
+    "appointment_no_provider_overlap": "provider",
+    "appointment_no_room_overlap": "room",
+    "appointment_no_patient_overlap": "patient",
+}
+
+
+class AppointmentHistory(models.Model):
+    """Append-only record of every change to an appointment: who, when, what."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="history")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["appointment", "at", "pk"]
+        verbose_name_plural = "appointment history"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} #{self.appointment_id}"
+
+
+class WaitlistStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class WaitlistEntryQuerySet(models.QuerySet["WaitlistEntry"]):
+    def open(self) -> WaitlistEntryQuerySet:
+        return self.filter(status=WaitlistStatus.OPEN)
+
+
+class WaitlistEntry(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="waitlist")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist_entries")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="+"
+    )
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    earliest = models.DateField()
+    latest = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=8, choices=WaitlistStatus.choices, default=WaitlistStatus.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        Appointment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The booking that satisfied this entry.",
+    )
+
+    objects = WaitlistEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latest__gte=F("earliest")), name="waitlist_latest_not_before_earliest"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=WaitlistStatus.values), name="waitlist_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} for {self.appointment_type} {self.earliest}..{self.latest}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a creating POST sent with an ``Idempotency-Key`` header."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    path = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key", "path"], name="idempotency_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.path} -> {self.status_code}"
