@@ -95,9 +95,7 @@ LOGIN_URL = "/admin/login/"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # django-q2: the ORM broker by default (nothing else to run); Redis when REDIS_URL is set.
 # `retry` must exceed `timeout`, or a slow task is started twice.
@@ -114,6 +112,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# Requests per authenticated user (or per address) to the JSON API; beyond it: 429.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/m")
 
 NOTIFICATION_HUB_URL = env.str("NOTIFICATION_HUB_URL", default="")
 NOTIFICATION_HUB_API_KEY = env.str("NOTIFICATION_HUB_API_KEY", default="")

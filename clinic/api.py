@@ -1,0 +1,178 @@
+"""The JSON API's frame: authentication, the error envelope, rate limits, shared parsing.
+
+Endpoints live with their apps (``scheduling.api``, ``clinic.api_resources``); this module
+mounts them under ``/api/v1/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+from ninja.security import HttpBearer
+from ninja.security.session import SessionAuthIsStaff
+from ninja.throttling import AuthRateThrottle
+
+from clinic.errors import DomainError, NotFound, ValidationFailed
+from clinic.models import ApiToken, Clinic
+
+logger = logging.getLogger(__name__)
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status=status
+    )
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer <token>``; only the token's SHA-256 is stored."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        if not token or len(token) > 200:
+            return None
+        api_token = ApiToken.objects.matching(token).select_related("user").first()
+        if api_token is None or not api_token.user.is_active:
+            return None
+        now = timezone.now()
+        # One write a minute at most: a token used for a burst of requests is not a hot row.
+        if api_token.last_used_at is None or now - api_token.last_used_at > dt.timedelta(minutes=1):
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        request.user = api_token.user
+        return api_token.user
+
+
+class StaffSession(SessionAuthIsStaff):
+    """A logged-in staff member's browser session (with CSRF on unsafe methods)."""
+
+
+class JsonOnlyParser(Parser):
+    def parse_body(self, request: HttpRequest) -> Any:
+        if request.content_type != "application/json":
+            raise ValueError("wrong content type")
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+
+
+class ApiThrottle(AuthRateThrottle):
+    def __init__(self) -> None:
+        super().__init__(settings.API_RATE_LIMIT)
+
+
+api = NinjaAPI(
+    title="Clinic scheduling engine",
+    version="1",
+    description="Real-time ranked slots, bookings that cannot double-book, backfill. "
+    'Errors are always `{"error": {"code", "message", "details"}}`.',
+    auth=[BearerToken(), StaffSession()],
+    parser=JsonOnlyParser(),
+    throttle=[ApiThrottle()],
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields: dict[str, str] = {}
+    for error in exc.errors:
+        location = [
+            str(part)
+            for part in error.get("loc", ())
+            if part not in ("body", "query", "path", "payload", "params")
+        ]
+        field = ".".join(location) or "body"
+        fields.setdefault(field, error.get("msg", "invalid"))
+    return error_response(
+        422, "validation_error", "Some fields are missing or malformed.", {"fields": fields}
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        401, "unauthorized", "Send a valid API token (Authorization: Bearer ...) or log in."
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = CODE_BY_STATUS.get(exc.status_code, "bad_request")
+    message = str(exc)
+    if exc.status_code == 400:
+        message = "The request body must be a JSON object sent as Content-Type: application/json."
+    return error_response(exc.status_code, code, message)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", str(exc) or "Not found.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("Unhandled error in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return error_response(404, "not_found", f"There is no API endpoint at {request.path}.")
+
+
+def resolve_clinic(code: str | None) -> Clinic:
+    """The clinic named by ``?clinic=``, or the deployment's only clinic."""
+    if code:
+        clinic = Clinic.objects.filter(code=code).first()
+        if clinic is None:
+            raise NotFound(f"No clinic with code {code!r}.", field="clinic")
+        return clinic
+    clinics = list(Clinic.objects.all()[:2])
+    if not clinics:
+        raise NotFound("No clinic is set up yet: load one with `manage.py load_clinic`.")
+    if len(clinics) > 1:
+        raise ValidationFailed({"clinic": "Several clinics exist: choose one with ?clinic=CODE."})
+    return clinics[0]
+
+
+def parse_aware(value: str, field: str) -> dt.datetime:
+    """An ISO 8601 datetime that must carry an offset or ``Z``."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed({field: "Not an ISO 8601 datetime."}) from exc
+    if moment.tzinfo is None:
+        raise ValidationFailed({field: "The datetime needs an offset or Z, e.g. 2027-03-08T09:00:00+01:00."})
+    return moment
+
+
+def local_iso(moment: dt.datetime, clinic: Clinic) -> str:
+    return moment.astimezone(clinic.tz).isoformat()

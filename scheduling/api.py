@@ -1,0 +1,98 @@
+"""Slots, appointments and the waitlist over JSON (see shared/spec/api.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+
+from clinic.api import local_iso, resolve_clinic
+from clinic.errors import ValidationFailed
+from scheduling import selectors
+from scheduling.engine import Slot
+
+router = Router()
+
+MAX_SEARCH_DAYS = 31
+
+
+class SlotsParams(Schema):
+    appointment_type: str = Field(..., max_length=64, description="Appointment type code.")
+    date_from: dt.date = Field(..., description="First local date, inclusive (YYYY-MM-DD).")
+    date_to: dt.date = Field(..., description="Last local date, inclusive; at most 31 days after date_from.")
+    provider: str | None = Field(None, max_length=64, description="Only this provider.")
+    patient: str | None = Field(
+        None, max_length=64, description="Score with this patient's preferences; skip times they are booked."
+    )
+    overbook: bool = Field(True, description="Include overbooking seats.")
+    limit: int = Field(20, ge=1, le=1000)
+    clinic: str | None = Field(None, max_length=64, description="Clinic code, where several exist.")
+
+
+class FactorsOut(Schema):
+    preference: float
+    compactness: float
+    room_switch: float
+    overbooking: float
+
+
+class SlotOut(Schema):
+    start: str
+    end: str
+    provider: str
+    room: str
+    overbook: bool
+    score: float
+    factors: FactorsOut
+    explanation: list[str] = Field(description="Why the slot scores as it does, in words.")
+
+
+class SlotsOut(Schema):
+    appointment_type: str
+    total: int
+    slots: list[SlotOut]
+
+
+def slot_out(slot: Slot, clinic) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "start": local_iso(slot.start, clinic),
+        "end": local_iso(slot.end, clinic),
+        "provider": slot.provider,
+        "room": slot.room,
+        "overbook": slot.overbook,
+        "score": slot.score,
+        "factors": {
+            "preference": slot.factors.preference,
+            "compactness": slot.factors.compactness,
+            "room_switch": slot.factors.room_switch,
+            "overbooking": slot.factors.overbooking,
+        },
+        "explanation": list(slot.explanation),
+    }
+
+
+@router.get("/slots", response=SlotsOut, tags=["slots"], summary="Ranked free slots for a type")
+def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> dict:
+    if params.date_to < params.date_from:
+        raise ValidationFailed({"date_to": "date_to must not be before date_from."})
+    if (params.date_to - params.date_from).days > MAX_SEARCH_DAYS:
+        raise ValidationFailed({"date_to": f"Search at most {MAX_SEARCH_DAYS} days at once."})
+    clinic = resolve_clinic(params.clinic)
+    result = selectors.search_slots(
+        clinic=clinic,
+        appointment_type_code=params.appointment_type,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        now=timezone.now(),
+        provider_code=params.provider,
+        patient_code=params.patient,
+        include_overbooking=params.overbook,
+        limit=params.limit,
+    )
+    return {
+        "appointment_type": params.appointment_type,
+        "total": result.total,
+        "slots": [slot_out(slot, clinic) for slot in result.slots],
+    }

@@ -1,0 +1,133 @@
+"""The four quality factors of a slot, each in [0, 1], and the words that explain them.
+
+score = w_preference * preference + w_compactness * compactness
+        + w_room_switch * room_switch + w_overbooking * overbooking
+
+preference   How well the slot fits what the patient said they prefer. Each stated
+             dimension scores 1 when met and 0 when not (a time range scores 0.5 when the
+             slot only overlaps it); the factor is their mean. No patient, or a patient
+             with no preferences: 0.5, neutral, the same for every slot.
+compactness  How tightly the slot packs the provider's day. Each side of the slot (the
+             time before it and after it, up to the next booking, time off or window edge)
+             scores 1 when it abuts, 0 when it leaves a gap too short for any appointment
+             type the clinic offers (dead time), and 0.5 when the gap is still usable. The
+             factor is the mean of the two sides. Overbooking seats sit on booked time and
+             leave no gap: 0.5.
+room_switch  1 when the provider's bookings just before and after (that day) are in the
+             same room, or there are none; the share of those neighbours in this room
+             otherwise (0.5 when one of two matches, 0 when neither does).
+overbooking  1 for a regular seat; 1 / (k + 1) for overbooking seat k, so extra seats rank
+             lower, and higher extra seats lower still.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from scheduling.engine.types import WEEKDAY_KEYS, Factors, PatientPreferences, Weights
+
+NEUTRAL = 0.5
+
+
+def _clock(t: dt.time) -> str:
+    return t.strftime("%H:%M")
+
+
+def preference(
+    prefs: PatientPreferences, provider: str, start: dt.datetime, end: dt.datetime, tz: ZoneInfo
+) -> tuple[float, list[str]]:
+    if not prefs.stated:
+        return NEUTRAL, []
+    parts: list[float] = []
+    words: list[str] = []
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    if prefs.providers:
+        met = provider in prefs.providers
+        parts.append(1.0 if met else 0.0)
+        words.append("with a provider the patient prefers" if met else "not the patient's preferred provider")
+    if prefs.days:
+        day = WEEKDAY_KEYS[local_start.weekday()]
+        met = local_start.weekday() in prefs.days
+        parts.append(1.0 if met else 0.0)
+        words.append(f"on a preferred day ({day})" if met else f"not on a preferred day ({day})")
+    if prefs.times:
+        best, best_range = 0.0, prefs.times[0]
+        for low, high in prefs.times:
+            within = (
+                low <= local_start.time()
+                and local_end.time() <= high
+                and local_end.date() == local_start.date()
+            )
+            touches = local_start.time() < high and low < local_end.time()
+            fit = 1.0 if within else 0.5 if touches else 0.0
+            if fit > best:
+                best, best_range = fit, (low, high)
+        parts.append(best)
+        span = f"{_clock(best_range[0])}-{_clock(best_range[1])}"
+        words.append(
+            f"fits the patient's preferred time {span}"
+            if best == 1.0
+            else f"partly in the patient's preferred time {span}"
+            if best
+            else "outside the patient's preferred times"
+        )
+    return sum(parts) / len(parts), words
+
+
+def _side(gap: dt.timedelta, shortest: dt.timedelta, what: str) -> tuple[float, str | None]:
+    if gap <= dt.timedelta(0):
+        return 1.0, what
+    if gap < shortest:
+        return 0.0, f"leaves a {int(gap.total_seconds() // 60)}-minute gap too short for any appointment"
+    return NEUTRAL, None
+
+
+def compactness(
+    gap_before: dt.timedelta,
+    gap_after: dt.timedelta,
+    before_is_booking: bool,
+    after_is_booking: bool,
+    shortest: dt.timedelta,
+) -> tuple[float, list[str]]:
+    before, before_words = _side(
+        gap_before,
+        shortest,
+        "right after a booking" if before_is_booking else "at the start of a working window",
+    )
+    after, after_words = _side(
+        gap_after,
+        shortest,
+        "right before a booking" if after_is_booking else "at the end of a working window",
+    )
+    words = [w for w in (before_words, after_words) if w]
+    if before == 1.0 and after == 1.0 and before_is_booking and after_is_booking:
+        words = ["closes a gap exactly"]
+    return (before + after) / 2, words
+
+
+def room_switch(room: str, neighbour_rooms: list[str]) -> tuple[float, list[str]]:
+    if not neighbour_rooms:
+        return 1.0, []
+    same = sum(1 for r in neighbour_rooms if r == room)
+    if same == len(neighbour_rooms):
+        return 1.0, [f"the provider stays in room {room}"]
+    if same:
+        return same / len(neighbour_rooms), [f"the provider uses room {room} on one side"]
+    return 0.0, [f"the provider must switch to room {room}"]
+
+
+def overbooking(seat: int) -> tuple[float, list[str]]:
+    if seat == 0:
+        return 1.0, []
+    return 1.0 / (seat + 1), [f"overbooking seat {seat}: shares the provider's booked time"]
+
+
+def total(weights: Weights, factors: Factors) -> float:
+    return round(
+        weights.preference * factors.preference
+        + weights.compactness * factors.compactness
+        + weights.room_switch * factors.room_switch
+        + weights.overbooking * factors.overbooking,
+        4,
+    )
