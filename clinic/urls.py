@@ -3,9 +3,13 @@ from django.urls import path, re_path
 
 from clinic import views
 from clinic.api import api, api_not_found
-from scheduling.api import router as scheduling_router
+from clinic.api_resources import router as resources_router
+from scheduling.api import router as slots_router
+from scheduling.api_appointments import router as appointments_router
 
-api.add_router("/", scheduling_router)
+api.add_router("/", slots_router)
+api.add_router("/", appointments_router)
+api.add_router("/", resources_router)
 
 urlpatterns = [
     path("health", views.health, name="health"),

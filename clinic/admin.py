@@ -1,0 +1,234 @@
+"""The admin for the clinic's set-up: an operations tool, not the staff UI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from clinic.models import (
+    ApiToken,
+    AppointmentType,
+    Clinic,
+    Closure,
+    Equipment,
+    OverbookingRule,
+    Patient,
+    Provider,
+    Room,
+    TimeOff,
+    WorkingHours,
+)
+
+
+def _names(items: Iterable[Equipment | Room]) -> str:
+    """Comma-separated names; callers prefetch ``items`` so a list page costs no query per row."""
+    return ", ".join(item.name for item in items) or "—"
+
+
+class ClosureInline(admin.TabularInline):
+    model = Closure
+    extra = 0
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "timezone", "slot_minutes", "min_notice_minutes")
+    search_fields = ("code", "name")
+    list_filter = ("timezone",)
+    ordering = ("name",)
+    inlines = (ClosureInline,)
+    fieldsets = (
+        (None, {"fields": ("code", "name", "timezone")}),
+        (
+            "Booking rules",
+            {
+                "fields": (
+                    "slot_minutes",
+                    "min_notice_minutes",
+                    "booking_horizon_days",
+                    "no_show_grace_minutes",
+                )
+            },
+        ),
+        (
+            "Slot ranking weights",
+            {
+                "fields": (
+                    "weight_preference",
+                    "weight_compactness",
+                    "weight_room_switch",
+                    "weight_overbooking",
+                )
+            },
+        ),
+    )
+
+
+@admin.register(Closure)
+class ClosureAdmin(admin.ModelAdmin):
+    list_display = ("date", "clinic", "reason")
+    search_fields = ("reason", "clinic__code", "clinic__name")
+    list_filter = ("clinic",)
+    list_select_related = ("clinic",)
+    date_hierarchy = "date"
+    ordering = ("-date",)
+
+
+@admin.register(Equipment)
+class EquipmentAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "clinic", "rooms_list")
+    search_fields = ("code", "name")
+    list_filter = ("clinic",)
+    list_select_related = ("clinic",)
+    ordering = ("clinic", "code")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Equipment]:
+        return super().get_queryset(request).prefetch_related("rooms")
+
+    @admin.display(description="rooms")
+    def rooms_list(self, obj: Equipment) -> str:
+        return _names(obj.rooms.all())
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "clinic", "equipment_list")
+    search_fields = ("code", "name", "equipment__code", "equipment__name")
+    list_filter = ("clinic", "equipment")
+    list_select_related = ("clinic",)
+    ordering = ("clinic", "code")
+    filter_horizontal = ("equipment",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
+        return super().get_queryset(request).prefetch_related("equipment")
+
+    @admin.display(description="equipment")
+    def equipment_list(self, obj: Room) -> str:
+        return _names(obj.equipment.all())
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 0
+    ordering = ("weekday", "start")
+
+
+class TimeOffInline(admin.TabularInline):
+    model = TimeOff
+    extra = 0
+    ordering = ("-start",)
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "clinic")
+    search_fields = ("code", "name")
+    list_filter = ("clinic",)
+    list_select_related = ("clinic",)
+    ordering = ("clinic", "code")
+    inlines = (WorkingHoursInline, TimeOffInline)
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(admin.ModelAdmin):
+    list_display = ("provider", "weekday", "start", "end")
+    search_fields = ("provider__code", "provider__name")
+    list_filter = ("weekday", "provider__clinic", "provider")
+    list_select_related = ("provider",)
+    ordering = ("provider__code", "weekday", "start")
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(admin.ModelAdmin):
+    list_display = ("provider", "start", "end", "reason")
+    search_fields = ("provider__code", "provider__name", "reason")
+    list_filter = ("provider__clinic", "provider")
+    list_select_related = ("provider",)
+    date_hierarchy = "start"
+    ordering = ("-start",)
+
+
+@admin.register(AppointmentType)
+class AppointmentTypeAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "clinic",
+        "duration_minutes",
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "equipment_list",
+        "providers_list",
+    )
+    search_fields = ("code", "name")
+    list_filter = ("clinic", "required_equipment")
+    list_select_related = ("clinic",)
+    ordering = ("clinic", "code")
+    filter_horizontal = ("required_equipment", "providers")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AppointmentType]:
+        return super().get_queryset(request).prefetch_related("required_equipment", "providers")
+
+    @admin.display(description="required equipment")
+    def equipment_list(self, obj: AppointmentType) -> str:
+        return _names(obj.required_equipment.all())
+
+    @admin.display(description="providers")
+    def providers_list(self, obj: AppointmentType) -> str:
+        # An empty set is a rule, not missing data: every provider may perform the type.
+        return ", ".join(p.code for p in obj.providers.all()) or "any"
+
+
+@admin.register(OverbookingRule)
+class OverbookingRuleAdmin(admin.ModelAdmin):
+    list_display = ("clinic", "provider", "appointment_type", "max_extra", "level")
+    search_fields = ("provider__code", "provider__name", "appointment_type__code")
+    list_filter = ("clinic", "provider")
+    list_select_related = ("clinic", "provider", "appointment_type")
+    ordering = ("clinic", "provider__code", "appointment_type__code")
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ("code", "last_name", "first_name", "birth_date", "phone", "email", "clinic")
+    list_display_links = ("code", "last_name")
+    search_fields = ("code", "first_name", "last_name", "phone", "email")
+    list_filter = ("clinic",)
+    list_select_related = ("clinic",)
+    ordering = ("last_name", "first_name", "code")
+    filter_horizontal = ("preferred_providers",)
+    readonly_fields = ("created_at",)
+    fieldsets = (
+        (
+            None,
+            {"fields": ("clinic", "code", "first_name", "last_name", "birth_date", "created_at")},
+        ),
+        ("Contact", {"fields": ("phone", "email")}),
+        (
+            "Preferences (used to rank slots)",
+            {"fields": ("preferred_providers", "preferred_days", "preferred_times")},
+        ),
+    )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued by ``manage.py create_api_token`` (the raw token is shown once, and
+    only there); here they are listed and revoked by deleting them."""
+
+    list_display = ("prefix", "user", "created_at", "last_used_at")
+    search_fields = ("prefix", "user__username")
+    list_select_related = ("user",)
+    list_filter = ("user__groups",)
+    ordering = ("-created_at",)
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

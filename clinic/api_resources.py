@@ -1,0 +1,146 @@
+"""Patients (search, create, read) and read access to the clinic's resources."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Func, Q, Value
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from clinic.api import resolve_clinic
+from clinic.errors import Forbidden, NotFound, ValidationFailed
+from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
+
+router = Router()
+SEARCH_LIMIT = 50
+
+
+class PatientIn(Schema):
+    code: str = Field(..., max_length=64, pattern=CODE_PATTERN)
+    first_name: str = Field(..., min_length=1, max_length=100)
+    last_name: str = Field(..., min_length=1, max_length=100)
+    birth_date: dt.date | None = None
+    phone: str = Field("", max_length=40, pattern=r"^[0-9+() ./-]*$")
+    email: str = Field("", max_length=254)
+
+
+def patient_out(p: Patient) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+        "phone": p.phone,
+        "email": p.email,
+        "preferences": {
+            "providers": sorted(pr.code for pr in p.preferred_providers.all()),
+            "days": list(p.preferred_days),
+            "times": list(p.preferred_times),
+        },
+    }
+
+
+@router.get("/patients", tags=["patients"])
+def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None) -> list[dict[str, Any]]:
+    """By name, code or phone (digits compared without spaces or punctuation)."""
+    if len(q) > 100:
+        raise ValidationFailed({"q": "At most 100 characters."})
+    patients = (
+        Patient.objects.filter(clinic=resolve_clinic(clinic))
+        .annotate(
+            phone_digits=Func(F("phone"), Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
+        )
+        .prefetch_related("preferred_providers")
+    )
+    for word in q.split():
+        match = Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(code__icontains=word)
+        digits = re.sub(r"\D", "", word)
+        if len(digits) >= 3:
+            match |= Q(phone_digits__contains=digits)
+        patients = patients.filter(match)
+    return [patient_out(p) for p in patients.order_by("last_name", "first_name", "code")[:SEARCH_LIMIT]]
+
+
+@router.post("/patients", response={201: dict}, tags=["patients"])
+def create_patient(
+    request: HttpRequest, payload: PatientIn, clinic: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    if not request.user.has_perm("clinic.add_patient"):  # type: ignore[union-attr]
+        raise Forbidden("Your role may not add patients.")
+    the_clinic = resolve_clinic(clinic)
+    if payload.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", payload.email):
+        raise ValidationFailed({"email": "Not an email address."})
+    if payload.birth_date and payload.birth_date > dt.date.today():  # noqa: DTZ011 - a calendar date
+        raise ValidationFailed({"birth_date": "A birth date cannot be in the future."})
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(clinic=the_clinic, **payload.dict())
+    except IntegrityError as exc:
+        raise ValidationFailed({"code": f"A patient with code {payload.code!r} already exists."}) from exc
+    return Status(201, patient_out(patient))
+
+
+@router.get("/patients/{code}", tags=["patients"])
+def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> dict[str, Any]:
+    patient = (
+        Patient.objects.filter(clinic=resolve_clinic(clinic), code=code)
+        .prefetch_related("preferred_providers")
+        .first()
+    )
+    if patient is None:
+        raise NotFound(f"No patient with code {code!r}.")
+    return patient_out(patient)
+
+
+@router.get("/providers", tags=["resources"])
+def list_providers(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
+    providers = Provider.objects.filter(clinic=resolve_clinic(clinic)).prefetch_related("working_hours")
+    out = []
+    for p in providers.order_by("code"):
+        hours: dict[str, list[list[str]]] = {}
+        for w in p.working_hours.all():
+            hours.setdefault(WEEKDAY_KEYS[w.weekday], []).append([f"{w.start:%H:%M}", f"{w.end:%H:%M}"])
+        out.append({"code": p.code, "name": p.name, "working_hours": hours})
+    return out
+
+
+@router.get("/rooms", tags=["resources"])
+def list_rooms(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
+    rooms = Room.objects.filter(clinic=resolve_clinic(clinic)).prefetch_related("equipment").order_by("code")
+    return [
+        {"code": r.code, "name": r.name, "equipment": sorted(e.code for e in r.equipment.all())}
+        for r in rooms
+    ]
+
+
+@router.get("/appointment-types", tags=["resources"])
+def list_appointment_types(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
+    types = (
+        AppointmentType.objects.filter(clinic=resolve_clinic(clinic))
+        .prefetch_related("required_equipment", "providers")
+        .order_by("code")
+    )
+    return [
+        {
+            "code": t.code,
+            "name": t.name,
+            "duration_minutes": t.duration_minutes,
+            "buffer_before_minutes": t.buffer_before_minutes,
+            "buffer_after_minutes": t.buffer_after_minutes,
+            "required_equipment": sorted(e.code for e in t.required_equipment.all()),
+            "providers": sorted(p.code for p in t.providers.all()),
+        }
+        for t in types
+    ]
+
+
+@router.get("/equipment", tags=["resources"])
+def list_equipment(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"code": e.code, "name": e.name}
+        for e in Equipment.objects.filter(clinic=resolve_clinic(clinic)).order_by("code")
+    ]

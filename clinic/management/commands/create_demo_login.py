@@ -1,0 +1,49 @@
+"""The demo's two logins, for ``make demo``. Safe to run again: it resets the passwords.
+
+The passwords are public (they are printed and documented): never run this against a
+database that holds real patients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from clinic.management.commands.create_api_token import role_group
+from clinic.roles import ADMIN, FRONT_DESK
+
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+FRONT_DESK_LOGIN = ("frontdesk", "demo-frontdesk")
+ADMIN_LOGIN = ("admin", "demo-admin")
+
+
+class Command(BaseCommand):
+    help = "Create (or reset) the demo logins: frontdesk (front desk role) and admin (superuser)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            frontdesk_created = self._ensure_user(*FRONT_DESK_LOGIN, superuser=False)
+            admin_created = self._ensure_user(*ADMIN_LOGIN, superuser=True)
+
+        for (username, password), created, what in (
+            (FRONT_DESK_LOGIN, frontdesk_created, "front desk"),
+            (ADMIN_LOGIN, admin_created, "superuser"),
+        ):
+            state = "created" if created else "already existed, password reset"
+            self.stdout.write(f"{what} login: {username} / {password}  ({state})")
+        self.stdout.write(f"Admin: {ADMIN_URL}")
+
+    def _ensure_user(self, username: str, password: str, *, superuser: bool) -> bool:
+        """Make the user exist with exactly the demo's password and flags; True if created."""
+        user, created = get_user_model().objects.get_or_create(username=username)
+        user.set_password(password)
+        user.is_active = True
+        user.is_staff = True
+        user.is_superuser = superuser
+        user.save()
+        # The superuser needs no group for permissions, but carries its role like everyone.
+        user.groups.add(role_group(ADMIN if superuser else FRONT_DESK))
+        return created

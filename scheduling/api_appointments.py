@@ -1,0 +1,350 @@
+"""Appointments, their transitions, cancel and reschedule with backfill, the waitlist, stats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from ninja import Field, Query, Router, Schema, Status
+
+from clinic.api import local_iso, parse_aware, resolve_clinic
+from clinic.errors import Forbidden, NotFound, ValidationFailed
+from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
+from clinic.roles import can_book, can_change_appointments
+from scheduling import jobs, selectors, services
+from scheduling.models import Appointment, AppointmentStatus, IdempotencyRecord, WaitlistEntry
+
+router = Router()
+MAX_LIST = 1000
+
+
+class AppointmentIn(Schema):
+    patient: str = Field(..., max_length=64)
+    appointment_type: str = Field(..., max_length=64)
+    provider: str = Field(..., max_length=64)
+    room: str = Field(..., max_length=64)
+    start: str = Field(..., max_length=64, description="ISO 8601 with an offset or Z.")
+    overbook: bool = False
+    note: str = Field("", max_length=2000)
+    backfill_of: int | None = Field(
+        None, ge=1, description="The cancelled appointment whose freed time this refills (from backfill)."
+    )
+
+
+class CancelIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class RescheduleIn(Schema):
+    start: str = Field(..., max_length=64)
+    provider: str | None = Field(None, max_length=64, description="Defaults to the current provider.")
+    room: str | None = Field(None, max_length=64, description="Defaults to the current room.")
+
+
+class WaitlistIn(Schema):
+    patient: str = Field(..., max_length=64)
+    appointment_type: str = Field(..., max_length=64)
+    provider: str | None = Field(None, max_length=64)
+    earliest: dt.date
+    latest: dt.date
+    note: str = Field("", max_length=500)
+
+
+class AppointmentOut(Schema):
+    id: int
+    patient: str
+    appointment_type: str
+    provider: str
+    room: str
+    start: str
+    end: str
+    status: str
+    overbook: bool
+    note: str
+    created_at: str
+    created_by: str | None
+    cancelled_at: str | None = None
+    cancel_reason: str = ""
+
+
+class ListParams(Schema):
+    date: dt.date | None = None
+    provider: str | None = Field(None, max_length=64)
+    patient: str | None = Field(None, max_length=64)
+    status: AppointmentStatus | None = None
+    clinic: str | None = Field(None, max_length=64)
+
+
+def appointment_out(a: Appointment) -> dict[str, Any]:
+    clinic = a.clinic
+    return {
+        "id": a.pk,
+        "patient": a.patient.code,
+        "appointment_type": a.appointment_type.code,
+        "provider": a.provider.code,
+        "room": a.room.code,
+        "start": local_iso(a.start, clinic),
+        "end": local_iso(a.end, clinic),
+        "status": a.status,
+        "overbook": a.overbook,
+        "note": a.note,
+        "created_at": local_iso(a.created_at, clinic),
+        "created_by": a.created_by.get_username() if a.created_by else None,
+        "cancelled_at": local_iso(a.cancelled_at, clinic) if a.cancelled_at else None,
+        "cancel_reason": a.cancel_reason,
+    }
+
+
+def backfill_out(candidates: list[services.BackfillCandidate]) -> list[dict[str, Any]]:
+    return [
+        {
+            "patient": c.patient.code,
+            "source": c.source,
+            "rank": c.rank,
+            "reason": c.reason,
+            "slot": {
+                "start": local_iso(c.freed.start, c.freed.clinic),
+                "end": local_iso(c.freed.end, c.freed.clinic),
+                "provider": c.freed.provider.code,
+                "room": c.freed.room.code,
+            },
+        }
+        for c in candidates
+    ]
+
+
+def _with_relations() -> Any:
+    return Appointment.objects.select_related(
+        "clinic", "patient", "appointment_type", "provider", "room", "created_by"
+    )
+
+
+def _require(allowed: bool, what: str) -> None:
+    if not allowed:
+        raise Forbidden(f"Your role may not {what}.")
+
+
+def _idempotent(request: HttpRequest, produce: Any) -> Any:
+    """Replay the first answer to a repeated ``Idempotency-Key``; otherwise run ``produce``.
+
+    A concurrent duplicate cannot book twice either way: it holds the same patient at the
+    same time, which the patient exclusion constraint refuses.
+    """
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return Status(*produce())
+    if len(key) > 255:
+        raise ValidationFailed({"Idempotency-Key": "At most 255 characters."})
+    fingerprint = hashlib.sha256(request.body).hexdigest()
+    lookup = {"user": request.user, "key": key, "path": request.path}
+    previous = IdempotencyRecord.objects.filter(**lookup).first()
+    if previous is None:
+        status, body = produce()
+        IdempotencyRecord.objects.get_or_create(
+            **lookup, defaults={"fingerprint": fingerprint, "status_code": status, "body": body}
+        )
+        return Status(status, body)
+    if previous.fingerprint != fingerprint:
+        raise ValidationFailed({"Idempotency-Key": "This key was already used for a different request."})
+    return JsonResponse(previous.body, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
+    return selectors.get_by_code(model, clinic, code, field) if code else None
+
+
+@router.get("/appointments", response=list[AppointmentOut], tags=["appointments"])
+def list_appointments(request: HttpRequest, params: Query[ListParams]) -> list[dict[str, Any]]:
+    clinic = resolve_clinic(params.clinic)
+    queryset = _with_relations().filter(clinic=clinic).order_by("start", "provider__code", "pk")
+    if params.date:
+        queryset = queryset.filter(
+            start__gte=dt.datetime.combine(params.date, dt.time(), tzinfo=clinic.tz),
+            start__lt=dt.datetime.combine(params.date + dt.timedelta(days=1), dt.time(), tzinfo=clinic.tz),
+        )
+    if params.provider:
+        queryset = queryset.filter(provider=_by_code(Provider, clinic, params.provider, "provider"))
+    if params.patient:
+        queryset = queryset.filter(patient=_by_code(Patient, clinic, params.patient, "patient"))
+    if params.status:
+        queryset = queryset.filter(status=params.status)
+    return [appointment_out(a) for a in queryset[:MAX_LIST]]
+
+
+@router.post("/appointments", response={201: AppointmentOut}, tags=["appointments"])
+def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str | None = None) -> Any:
+    _require(can_book(request.user), "book appointments")
+
+    def book() -> tuple[int, dict[str, Any]]:
+        the_clinic = resolve_clinic(clinic)
+        start = parse_aware(payload.start, "start")
+        backfill_of = None
+        if payload.backfill_of is not None:
+            backfill_of = Appointment.objects.filter(clinic=the_clinic, pk=payload.backfill_of).first()
+            if backfill_of is None:
+                raise ValidationFailed({"backfill_of": f"No appointment with id {payload.backfill_of}."})
+        appointment = services.appointment_book(
+            clinic=the_clinic,
+            patient=selectors.get_by_code(Patient, the_clinic, payload.patient, "patient"),
+            appointment_type=selectors.get_by_code(
+                AppointmentType, the_clinic, payload.appointment_type, "appointment_type"
+            ),
+            provider=selectors.get_by_code(Provider, the_clinic, payload.provider, "provider"),
+            room=selectors.get_by_code(Room, the_clinic, payload.room, "room"),
+            start=start,
+            overbook=payload.overbook,
+            note=payload.note,
+            actor=request.user,
+            backfill_of=backfill_of,
+        )
+        return 201, appointment_out(_with_relations().get(pk=appointment.pk))
+
+    return _idempotent(request, book)
+
+
+@router.get("/appointments/{appointment_id}", response=AppointmentOut, tags=["appointments"])
+def get_appointment(request: HttpRequest, appointment_id: int, clinic: str | None = None) -> dict[str, Any]:
+    the_clinic = resolve_clinic(clinic)
+    appointment = _with_relations().filter(clinic=the_clinic, pk=appointment_id).first()
+    if appointment is None:
+        raise NotFound(f"No appointment with id {appointment_id}.")
+    body = appointment_out(appointment)
+    body["history"] = [
+        {
+            "at": local_iso(h.at, the_clinic),
+            "action": h.action,
+            "actor": h.actor.get_username() if h.actor else None,
+            "changes": h.changes,
+        }
+        for h in appointment.history.select_related("actor").order_by("at", "pk")
+    ]
+    return JsonResponse(body)  # type: ignore[return-value]  # history is beyond the schema
+
+
+def _transition_endpoint(action: str) -> Any:
+    def endpoint(request: HttpRequest, appointment_id: int, clinic: str | None = None) -> dict[str, Any]:
+        _require(can_change_appointments(request.user), "change appointments")
+        the_clinic = resolve_clinic(clinic)
+        appointment = services.appointment_change_status(
+            appointment_id=appointment_id, action=action, actor=request.user, clinic=the_clinic
+        )
+        return appointment_out(_with_relations().get(pk=appointment.pk))
+
+    endpoint.__name__ = f"appointment_{action}"
+    return endpoint
+
+
+for _path, _action in (
+    ("confirm", "confirm"),
+    ("check-in", "check_in"),
+    ("complete", "complete"),
+    ("no-show", "no_show"),
+):
+    router.post(
+        f"/appointments/{{appointment_id}}/{_path}",
+        response=AppointmentOut,
+        tags=["appointments"],
+        summary=f"{_path.replace('-', ' ').capitalize()} an appointment",
+    )(_transition_endpoint(_action))
+
+
+@router.post("/appointments/{appointment_id}/cancel", tags=["appointments"])
+def cancel_appointment(
+    request: HttpRequest, appointment_id: int, payload: CancelIn | None = None, clinic: str | None = None
+) -> dict[str, Any]:
+    _require(can_change_appointments(request.user), "cancel appointments")
+    the_clinic = resolve_clinic(clinic)
+    appointment, candidates = services.appointment_cancel(
+        appointment_id=appointment_id,
+        reason=payload.reason if payload else "",
+        actor=request.user,
+        clinic=the_clinic,
+    )
+    return {
+        "appointment": appointment_out(_with_relations().get(pk=appointment.pk)),
+        "backfill": backfill_out(candidates),
+    }
+
+
+@router.post("/appointments/{appointment_id}/reschedule", tags=["appointments"])
+def reschedule_appointment(
+    request: HttpRequest, appointment_id: int, payload: RescheduleIn, clinic: str | None = None
+) -> dict[str, Any]:
+    _require(can_book(request.user), "reschedule appointments")
+    the_clinic = resolve_clinic(clinic)
+    new, old, candidates = services.appointment_reschedule(
+        appointment_id=appointment_id,
+        start=parse_aware(payload.start, "start"),
+        provider=_by_code(Provider, the_clinic, payload.provider, "provider"),
+        room=_by_code(Room, the_clinic, payload.room, "room"),
+        actor=request.user,
+        clinic=the_clinic,
+    )
+    return {
+        "appointment": appointment_out(_with_relations().get(pk=new.pk)),
+        "previous": appointment_out(_with_relations().get(pk=old.pk)),
+        "backfill": backfill_out(candidates),
+    }
+
+
+def waitlist_out(entry: WaitlistEntry) -> dict[str, Any]:
+    return {
+        "id": entry.pk,
+        "patient": entry.patient.code,
+        "appointment_type": entry.appointment_type.code,
+        "provider": entry.provider.code if entry.provider else None,
+        "earliest": entry.earliest.isoformat(),
+        "latest": entry.latest.isoformat(),
+        "note": entry.note,
+        "status": entry.status,
+        "created_at": local_iso(entry.created_at, entry.clinic),
+    }
+
+
+@router.get("/waitlist", tags=["waitlist"])
+def list_waitlist(
+    request: HttpRequest, appointment_type: str | None = None, clinic: str | None = None
+) -> list[dict[str, Any]]:
+    the_clinic = resolve_clinic(clinic)
+    entries = (
+        WaitlistEntry.objects.open()
+        .filter(clinic=the_clinic)
+        .select_related("clinic", "patient", "appointment_type", "provider")
+        .order_by("created_at", "pk")
+    )
+    if appointment_type:
+        entries = entries.filter(
+            appointment_type=selectors.get_by_code(
+                AppointmentType, the_clinic, appointment_type, "appointment_type"
+            )
+        )
+    return [waitlist_out(e) for e in entries[:MAX_LIST]]
+
+
+@router.post("/waitlist", response={201: dict}, tags=["waitlist"])
+def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | None = None) -> Any:
+    _require(can_book(request.user), "manage the waitlist")
+
+    def add() -> tuple[int, dict[str, Any]]:
+        the_clinic = resolve_clinic(clinic)
+        entry = services.waitlist_add(
+            clinic=the_clinic,
+            patient=selectors.get_by_code(Patient, the_clinic, payload.patient, "patient"),
+            appointment_type=selectors.get_by_code(
+                AppointmentType, the_clinic, payload.appointment_type, "appointment_type"
+            ),
+            provider=_by_code(Provider, the_clinic, payload.provider, "provider"),
+            earliest=payload.earliest,
+            latest=payload.latest,
+            note=payload.note,
+        )
+        return 201, waitlist_out(entry)
+
+    return _idempotent(request, add)
+
+
+@router.get("/stats", tags=["stats"])
+def stats(request: HttpRequest, date: dt.date, clinic: str | None = None) -> dict[str, Any]:
+    return jobs.stats_for_day(resolve_clinic(clinic), date)

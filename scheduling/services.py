@@ -1,0 +1,394 @@
+"""The write flows: book, cancel, reschedule, status changes, the waitlist.
+
+Each public service is one transaction with keyword-only arguments. A booking re-runs the
+engine's check for that exact slot inside the transaction, then inserts; the database's
+exclusion constraints are the last guard, and their refusal becomes ``SlotTaken`` naming
+the conflict. Every change appends to the appointment's history and writes its outbox
+event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.errors import InvalidTransition, NotFound, SlotTaken, SlotUnavailable, ValidationFailed
+from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
+from notifications.models import EventType
+from notifications.outbox import record_event
+from scheduling import engine, selectors
+from scheduling.engine.calendar import local_date
+from scheduling.models import (
+    CONFLICT_BY_CONSTRAINT,
+    Appointment,
+    AppointmentHistory,
+    AppointmentStatus,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+
+S = AppointmentStatus
+# Which statuses each action may start from; anything else is an invalid transition.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "confirm": ((S.BOOKED,), S.CONFIRMED),
+    "check_in": ((S.BOOKED, S.CONFIRMED), S.CHECKED_IN),
+    "complete": ((S.CHECKED_IN,), S.COMPLETED),
+    "no_show": ((S.BOOKED, S.CONFIRMED), S.NO_SHOW),
+    "cancel": ((S.BOOKED, S.CONFIRMED, S.CHECKED_IN), S.CANCELLED),
+}
+EVENT_BY_ACTION = {
+    "confirm": EventType.CONFIRMED,
+    "check_in": EventType.CHECKED_IN,
+    "no_show": EventType.NO_SHOW,
+    "cancel": EventType.CANCELLED,
+}
+BACKFILL_LIMIT = 10
+RECENT_CANCELLATION_DAYS = 7
+
+
+@dataclass(frozen=True)
+class BackfillCandidate:
+    patient: Patient
+    source: str  # "waitlist" or "recent_cancellation"
+    rank: int
+    reason: str
+    freed: Appointment  # the slot offered is this appointment's time, provider and room
+
+
+def _history(appointment: Appointment, action: str, actor: Any, changes: dict[str, Any]) -> None:
+    AppointmentHistory.objects.create(appointment=appointment, action=action, actor=actor, changes=changes)
+
+
+def _locked(appointment_id: int, clinic: Clinic | None = None) -> Appointment:
+    queryset = Appointment.objects.select_for_update()
+    if clinic is not None:
+        queryset = queryset.filter(clinic=clinic)
+    appointment = queryset.filter(pk=appointment_id).first()
+    if appointment is None:
+        raise NotFound(f"No appointment with id {appointment_id}.")
+    return appointment
+
+
+def _insert(**fields: Any) -> Appointment:
+    """Insert, turning an exclusion-constraint refusal into ``SlotTaken``."""
+    try:
+        with transaction.atomic():
+            return Appointment.objects.create(**fields)
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        conflict = CONFLICT_BY_CONSTRAINT.get(constraint or "")
+        if conflict is None:
+            raise
+        raise SlotTaken(
+            f"Another booking already holds the {conflict} at that time.", conflict=conflict
+        ) from exc
+
+
+def _book(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    provider: Provider,
+    room: Room,
+    start: dt.datetime,
+    overbook: bool,
+    note: str,
+    actor: Any,
+    now: dt.datetime,
+    rescheduled_from: Appointment | None = None,
+    backfill_of: Appointment | None = None,
+) -> Appointment:
+    appointment_type = selectors.appointment_type_with_rules(clinic, appointment_type.code)
+    patient = selectors.patient_with_preferences(clinic, patient.code)
+    day = local_date(start, clinic.tz)
+    snapshot = selectors.clinic_snapshot(
+        clinic=clinic, date_from=day, date_to=day, now=now, provider=provider
+    )
+    query = selectors.slot_query(
+        appointment_type=appointment_type, date_from=day, date_to=day, provider=provider, patient=patient
+    )
+    verdict = engine.check_slot(
+        snapshot, query, provider=provider.code, room=room.code, start=start, overbook=overbook
+    )
+    if verdict.conflict:
+        raise SlotTaken(verdict.message, conflict=verdict.conflict)
+    if not verdict.ok:
+        raise SlotUnavailable(verdict.message, reason=verdict.reason)
+    end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
+    appointment = _insert(
+        clinic=clinic,
+        patient=patient,
+        appointment_type=appointment_type,
+        provider=provider,
+        room=room,
+        start=start,
+        end=end,
+        blocked_start=start - dt.timedelta(minutes=appointment_type.buffer_before_minutes),
+        blocked_end=end + dt.timedelta(minutes=appointment_type.buffer_after_minutes),
+        seat=verdict.seat,
+        note=note,
+        created_by=actor,
+        rescheduled_from=rescheduled_from,
+        backfill_of=backfill_of,
+    )
+    _history(
+        appointment,
+        "booked",
+        actor,
+        {"start": start.isoformat(), "provider": provider.code, "room": room.code, "seat": verdict.seat},
+    )
+    # The patient got what they waited for: their open entries for this type close.
+    WaitlistEntry.objects.open().filter(patient=patient, appointment_type=appointment_type).update(
+        status=WaitlistStatus.CLOSED, closed_at=now, closed_by=appointment
+    )
+    return appointment
+
+
+@transaction.atomic(durable=True)
+def appointment_book(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    provider: Provider,
+    room: Room,
+    start: dt.datetime,
+    overbook: bool = False,
+    note: str = "",
+    actor: Any = None,
+    now: dt.datetime | None = None,
+    backfill_of: Appointment | None = None,
+) -> Appointment:
+    appointment = _book(
+        clinic=clinic,
+        patient=patient,
+        appointment_type=appointment_type,
+        provider=provider,
+        room=room,
+        start=start,
+        overbook=overbook,
+        note=note,
+        actor=actor,
+        now=now or timezone.now(),
+        backfill_of=backfill_of,
+    )
+    record_event(event_type=EventType.BOOKED, appointment=appointment)
+    return appointment
+
+
+def _transition(
+    appointment: Appointment, action: str, actor: Any, now: dt.datetime, **fields: Any
+) -> Appointment:
+    allowed_from, target = TRANSITIONS[action]
+    if appointment.status not in allowed_from:
+        raise InvalidTransition(
+            f"Cannot {action.replace('_', ' ')} an appointment that is"
+            f" {appointment.get_status_display().lower()}.",
+            status=appointment.status,
+            action=action,
+        )
+    if action == "no_show" and now < appointment.start:
+        raise InvalidTransition("A no-show can only be marked after the appointment's start.", action=action)
+    old = appointment.status
+    appointment.status = target
+    for name, value in fields.items():
+        setattr(appointment, name, value)
+    appointment.save(update_fields=["status", "updated_at", *fields])
+    _history(appointment, action, actor, {"status": [old, target], **{k: str(v) for k, v in fields.items()}})
+    return appointment
+
+
+@transaction.atomic(durable=True)
+def appointment_change_status(
+    *,
+    appointment_id: int,
+    action: str,
+    actor: Any = None,
+    clinic: Clinic | None = None,
+    now: dt.datetime | None = None,
+) -> Appointment:
+    """Confirm, check in, complete or mark a no-show."""
+    if action not in TRANSITIONS or action == "cancel":
+        raise ValidationFailed({"action": f"Unknown action {action!r}."})
+    appointment = _transition(_locked(appointment_id, clinic), action, actor, now or timezone.now())
+    if action in EVENT_BY_ACTION:
+        record_event(event_type=EVENT_BY_ACTION[action], appointment=appointment)
+    return appointment
+
+
+def _cancel(appointment: Appointment, reason: str, actor: Any, now: dt.datetime) -> Appointment:
+    return _transition(
+        appointment, "cancel", actor, now, cancelled_at=now, cancel_reason=reason[:200], cancelled_by=actor
+    )
+
+
+@transaction.atomic(durable=True)
+def appointment_cancel(
+    *,
+    appointment_id: int,
+    reason: str = "",
+    actor: Any = None,
+    clinic: Clinic | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Appointment, list[BackfillCandidate]]:
+    """Cancel, freeing the time at once; answers with who could take the freed time."""
+    now = now or timezone.now()
+    appointment = _cancel(_locked(appointment_id, clinic), reason, actor, now)
+    record_event(event_type=EventType.CANCELLED, appointment=appointment, reason=reason or None)
+    candidates = backfill_candidates(freed=appointment, now=now)
+    _announce_to_waitlist(appointment, candidates)
+    return appointment, candidates
+
+
+@transaction.atomic(durable=True)
+def appointment_reschedule(
+    *,
+    appointment_id: int,
+    start: dt.datetime,
+    provider: Provider | None = None,
+    room: Room | None = None,
+    actor: Any = None,
+    clinic: Clinic | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Appointment, Appointment, list[BackfillCandidate]]:
+    """Book the new time and cancel the old one, atomically: if the new time cannot be
+    booked, nothing changes. The old one is cancelled first, so the new time may overlap it."""
+    now = now or timezone.now()
+    old = _locked(appointment_id, clinic)
+    _cancel(old, "rescheduled", actor, now)
+    new = _book(
+        clinic=old.clinic,
+        patient=old.patient,
+        appointment_type=old.appointment_type,
+        provider=provider or old.provider,
+        room=room or old.room,
+        start=start,
+        overbook=False,
+        note=old.note,
+        actor=actor,
+        now=now,
+        rescheduled_from=old,
+    )
+    record_event(event_type=EventType.RESCHEDULED, appointment=new, previous=old, reason="rescheduled")
+    candidates = backfill_candidates(freed=old, now=now)
+    _announce_to_waitlist(old, candidates)
+    return new, old, candidates
+
+
+def _announce_to_waitlist(freed: Appointment, candidates: list[BackfillCandidate]) -> None:
+    for candidate in candidates:
+        if candidate.source == "waitlist":
+            record_event(
+                event_type=EventType.WAITLIST_SLOT_AVAILABLE, appointment=freed, patient=candidate.patient
+            )
+
+
+def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[BackfillCandidate]:
+    """Who could take ``freed``'s time, best first (at most 10): open waitlist entries that
+    fit, then patients whose same-type appointment was cancelled in the last 7 days."""
+    seat_still_taken = (
+        Appointment.objects.active()
+        .filter(seat=freed.seat)
+        .blocking(freed.blocked_start, freed.blocked_end)
+        .filter(provider_id=freed.provider_id)
+        .exists()
+        or Appointment.objects.active()
+        .filter(seat=freed.seat, room_id=freed.room_id)
+        .blocking(freed.blocked_start, freed.blocked_end)
+        .exists()
+    )
+    if seat_still_taken or freed.start < now:
+        return []  # e.g. a reschedule moved the appointment only a little: nothing was freed
+    busy = set(
+        Appointment.objects.active()
+        .overlapping(freed.start, freed.end)
+        .filter(clinic_id=freed.clinic_id)
+        .values_list("patient_id", flat=True)
+    )
+    seen = {freed.patient_id} | busy
+    candidates: list[BackfillCandidate] = []
+    day = local_date(freed.start, freed.clinic.tz)
+    type_code = freed.appointment_type.code
+
+    waitlisted = (
+        WaitlistEntry.objects.open()
+        .filter(clinic_id=freed.clinic_id, appointment_type_id=freed.appointment_type_id)
+        .filter(earliest__lte=day, latest__gte=day)
+        .select_related("patient")
+        .order_by("created_at", "pk")
+    )
+    for entry in waitlisted:
+        if entry.provider_id not in (None, freed.provider_id) or entry.patient_id in seen:
+            continue
+        seen.add(entry.patient_id)
+        candidates.append(
+            BackfillCandidate(
+                patient=entry.patient,
+                source="waitlist",
+                rank=len(candidates) + 1,
+                reason=f"waitlisted for {type_code} {entry.earliest.isoformat()}..{entry.latest.isoformat()}",
+                freed=freed,
+            )
+        )
+
+    holding_type = set(
+        Appointment.objects.active()
+        .filter(clinic_id=freed.clinic_id, appointment_type_id=freed.appointment_type_id)
+        .values_list("patient_id", flat=True)
+    )
+    recent = (
+        Appointment.objects.filter(
+            clinic_id=freed.clinic_id,
+            appointment_type_id=freed.appointment_type_id,
+            status=S.CANCELLED,
+            cancelled_at__gte=now - dt.timedelta(days=RECENT_CANCELLATION_DAYS),
+            cancelled_at__lte=now,
+        )
+        .exclude(pk=freed.pk)
+        .select_related("patient")
+    )
+    by_closeness = sorted(recent, key=lambda a: (abs((a.start - freed.start).total_seconds()), a.pk))
+    for cancelled in by_closeness:
+        if cancelled.patient_id in seen or cancelled.patient_id in holding_type:
+            continue
+        seen.add(cancelled.patient_id)
+        local_start = cancelled.start.astimezone(freed.clinic.tz)
+        candidates.append(
+            BackfillCandidate(
+                patient=cancelled.patient,
+                source="recent_cancellation",
+                rank=len(candidates) + 1,
+                reason=f"cancelled {type_code} on {local_start:%Y-%m-%d %H:%M}",
+                freed=freed,
+            )
+        )
+    return candidates[:BACKFILL_LIMIT]
+
+
+@transaction.atomic(durable=True)
+def waitlist_add(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    earliest: dt.date,
+    latest: dt.date,
+    provider: Provider | None = None,
+    note: str = "",
+) -> WaitlistEntry:
+    if latest < earliest:
+        raise ValidationFailed({"latest": "latest must not be before earliest."})
+    return WaitlistEntry.objects.create(
+        clinic=clinic,
+        patient=patient,
+        appointment_type=appointment_type,
+        provider=provider,
+        earliest=earliest,
+        latest=latest,
+        note=note,
+    )
