@@ -53,6 +53,14 @@ def small_clinic(clinic):
 def make_user(django_user_model, name: str, role: str | None = "front_desk"):
     user = django_user_model.objects.create_user(name, is_staff=True)
     if role:
+        if not Group.objects.filter(name=role).exists():
+            # Transactional tests flush the tables the data migration filled.
+            from django.contrib.auth.models import Permission
+            from django.contrib.contenttypes.models import ContentType
+
+            from clinic.roles import sync_role_groups
+
+            sync_role_groups(Group, Permission, ContentType)
         user.groups.add(Group.objects.get(name=role))
     return user
 
