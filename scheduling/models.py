@@ -39,15 +39,11 @@ def _same(field: str) -> Func:
     plain GiST indexes range types, so the constraints need no ``btree_gist`` extension
     (the embedded PostgreSQL does not ship it).
     """
-    return Func(
-        F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField()
-    )
+    return Func(F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField())
 
 
 def _range(start: str, end: str) -> Func:
-    return Func(
-        F(start), F(end), Value("[)"), function="tstzrange", output_field=DateTimeRangeField()
-    )
+    return Func(F(start), F(end), Value("[)"), function="tstzrange", output_field=DateTimeRangeField())
 
 
 class AppointmentQuerySet(models.QuerySet["Appointment"]):
@@ -115,9 +111,7 @@ class Appointment(models.Model):
             models.Index(fields=["status", "end"]),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(end__gt=F("start")), name="appointment_end_after_start"
-            ),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
             models.CheckConstraint(
                 condition=Q(blocked_start__lte=F("start")) & Q(blocked_end__gte=F("end")),
                 name="appointment_blocked_range_covers_appointment",
@@ -207,18 +201,12 @@ class WaitlistEntryQuerySet(models.QuerySet["WaitlistEntry"]):
 class WaitlistEntry(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="waitlist")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist_entries")
-    appointment_type = models.ForeignKey(
-        AppointmentType, on_delete=models.PROTECT, related_name="+"
-    )
-    provider = models.ForeignKey(
-        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="+")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     earliest = models.DateField()
     latest = models.DateField()
     note = models.CharField(max_length=500, blank=True)
-    status = models.CharField(
-        max_length=8, choices=WaitlistStatus.choices, default=WaitlistStatus.OPEN
-    )
+    status = models.CharField(max_length=8, choices=WaitlistStatus.choices, default=WaitlistStatus.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
@@ -267,3 +255,99 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.path} -> {self.status_code}"
+
+
+# Daily statistics: snapshots written by `scheduling.jobs.compute_stats` (hourly and on
+# demand) and read by the stats API, so a report never scans a year of appointments.
+
+
+class ProviderDayStats(models.Model):
+    """One provider's day, in the clinic's local calendar.
+
+    ``booked_minutes`` counts every appointment that is not cancelled (a no-show held
+    the time too); overlapping overbooking seats each count, so utilization may exceed 1.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="day_stats")
+    date = models.DateField()
+    available_minutes = models.PositiveIntegerField(default=0)
+    booked_minutes = models.PositiveIntegerField(default=0)
+    utilization = models.FloatField(default=0.0)
+    appointments = models.PositiveIntegerField(default=0)
+    cancellations = models.PositiveIntegerField(default=0)
+    no_shows = models.PositiveIntegerField(default=0)
+    backfilled = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date", "provider__code"]
+        verbose_name_plural = "provider day stats"
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "provider", "date"], name="provider_day_stats_unique"),
+        ]
+        indexes = [models.Index(fields=["clinic", "date"], name="provider_day_stats_day")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.date}"
+
+
+class RoomDayStats(models.Model):
+    """One room's day. A room is available while the clinic is open: the union of all
+    providers' working windows that day (none on a closure date)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="day_stats")
+    date = models.DateField()
+    available_minutes = models.PositiveIntegerField(default=0)
+    booked_minutes = models.PositiveIntegerField(default=0)
+    utilization = models.FloatField(default=0.0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date", "room__code"]
+        verbose_name_plural = "room day stats"
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "room", "date"], name="room_day_stats_unique"),
+        ]
+        indexes = [models.Index(fields=["clinic", "date"], name="room_day_stats_day")]
+
+    def __str__(self) -> str:
+        return f"{self.room} {self.date}"
+
+
+class NoShowRate(models.Model):
+    """The no-show rate of one provider or one appointment type over the 90 days up to
+    and including ``date``: no-shows / appointments with a known outcome (checked in,
+    completed or no-show), by local start date."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    appointment_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    window_days = models.PositiveSmallIntegerField(default=90)
+    appointments = models.PositiveIntegerField(default=0)
+    no_shows = models.PositiveIntegerField(default=0)
+    rate = models.FloatField(default=0.0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date", "provider", "appointment_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "date", "provider", "appointment_type"],
+                nulls_distinct=False,
+                name="no_show_rate_unique_scope",
+            ),
+            models.CheckConstraint(
+                condition=(Q(provider__isnull=False) & Q(appointment_type__isnull=True))
+                | (Q(provider__isnull=True) & Q(appointment_type__isnull=False)),
+                name="no_show_rate_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.provider or self.appointment_type
+        return f"{scope} {self.date}: {self.rate:.1%}"

@@ -439,9 +439,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="idempotencyrecord",
-            constraint=models.UniqueConstraint(
-                fields=("user", "key", "path"), name="idempotency_unique_key"
-            ),
+            constraint=models.UniqueConstraint(fields=("user", "key", "path"), name="idempotency_unique_key"),
         ),
         migrations.AddConstraint(
             model_name="waitlistentry",

@@ -386,3 +386,18 @@ def test_patients_and_resources(small_clinic, call):
     assert call("get", "/api/v1/rooms").json()[2]["equipment"] == ["ecg"]
     assert {t["code"] for t in call("get", "/api/v1/appointment-types").json()} == {"consult", "ecg"}
     assert call("get", "/api/v1/equipment").json() == [{"code": "ecg", "name": "ECG"}]
+
+
+def test_stats_endpoint_returns_the_stored_figures(small_clinic, call):
+    call("post", "/api/v1/appointments", booking(small_clinic))
+    response = call("get", f"/api/v1/stats?date={small_clinic['day']}")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["date"] == str(small_clinic["day"])
+    dr_a = next(p for p in body["providers"] if p["provider"] == "dr-a")
+    assert dr_a["available_minutes"] == 480 and dr_a["booked_minutes"] == 30 and dr_a["appointments"] == 1
+    assert dr_a["utilization"] == pytest.approx(30 / 480, abs=1e-4)
+    assert {r["room"] for r in body["rooms"]} == {"r1", "r2", "r3"}
+    assert body["totals"]["appointments"] == 1
+    assert call("get", "/api/v1/stats?date=not-a-date").status_code == 422
+    assert call("get", "/api/v1/stats").status_code == 422
