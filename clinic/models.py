@@ -60,9 +60,7 @@ class Clinic(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(slot_minutes__gte=1), name="clinic_slot_minutes_positive"
-            ),
+            models.CheckConstraint(condition=Q(slot_minutes__gte=1), name="clinic_slot_minutes_positive"),
             models.CheckConstraint(
                 condition=Q(weight_preference__gte=0)
                 & Q(weight_compactness__gte=0)
@@ -174,9 +172,7 @@ class TimeOff(models.Model):
         ordering = ["provider", "start"]
         verbose_name_plural = "time off"
         constraints = [
-            models.CheckConstraint(
-                condition=Q(end__gt=models.F("start")), name="time_off_end_after_start"
-            ),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="time_off_end_after_start"),
         ]
 
     def __str__(self) -> str:
@@ -224,9 +220,7 @@ class OverbookingRule(models.Model):
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="overbooking_rules")
     provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.CASCADE)
-    appointment_type = models.ForeignKey(
-        AppointmentType, null=True, blank=True, on_delete=models.CASCADE
-    )
+    appointment_type = models.ForeignKey(AppointmentType, null=True, blank=True, on_delete=models.CASCADE)
     max_extra = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -305,9 +299,7 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only a SHA-256 of the token is stored."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(
         max_length=8, editable=False, help_text="First characters, to tell tokens apart."

@@ -176,9 +176,7 @@ class Migration(migrations.Migration):
                 ("name", models.CharField(max_length=200)),
                 (
                     "duration_minutes",
-                    models.PositiveIntegerField(
-                        validators=[django.core.validators.MinValueValidator(1)]
-                    ),
+                    models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)]),
                 ),
                 ("buffer_before_minutes", models.PositiveIntegerField(default=0)),
                 ("buffer_after_minutes", models.PositiveIntegerField(default=0)),
@@ -491,15 +489,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="equipment",
-            constraint=models.UniqueConstraint(
-                fields=("clinic", "code"), name="equipment_unique_code"
-            ),
+            constraint=models.UniqueConstraint(fields=("clinic", "code"), name="equipment_unique_code"),
         ),
         migrations.AddConstraint(
             model_name="provider",
-            constraint=models.UniqueConstraint(
-                fields=("clinic", "code"), name="provider_unique_code"
-            ),
+            constraint=models.UniqueConstraint(fields=("clinic", "code"), name="provider_unique_code"),
         ),
         migrations.AddIndex(
             model_name="patient",
@@ -509,9 +503,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="patient",
-            constraint=models.UniqueConstraint(
-                fields=("clinic", "code"), name="patient_unique_code"
-            ),
+            constraint=models.UniqueConstraint(fields=("clinic", "code"), name="patient_unique_code"),
         ),
         migrations.AddConstraint(
             model_name="overbookingrule",
@@ -553,9 +545,7 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="appointmenttype",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("buffer_before_minutes__gte", 0), ("buffer_after_minutes__gte", 0)
-                ),
+                condition=models.Q(("buffer_before_minutes__gte", 0), ("buffer_after_minutes__gte", 0)),
                 name="appointment_type_buffers_not_negative",
             ),
         ),

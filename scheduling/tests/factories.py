@@ -22,15 +22,11 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
 
     clinic = factory.SubFactory(ClinicFactory)
     patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
-    appointment_type = factory.SubFactory(
-        AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic")
-    )
+    appointment_type = factory.SubFactory(AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic"))
     provider = factory.SubFactory(ProviderFactory, clinic=factory.SelfAttribute("..clinic"))
     room = factory.SubFactory(RoomFactory, clinic=factory.SelfAttribute("..clinic"))
     start = dt.datetime(2027, 3, 8, 9, 0, tzinfo=dt.UTC)
-    end = factory.LazyAttribute(
-        lambda a: a.start + dt.timedelta(minutes=a.appointment_type.duration_minutes)
-    )
+    end = factory.LazyAttribute(lambda a: a.start + dt.timedelta(minutes=a.appointment_type.duration_minutes))
     blocked_start = factory.LazyAttribute(
         lambda a: a.start - dt.timedelta(minutes=a.appointment_type.buffer_before_minutes)
     )
@@ -47,8 +43,6 @@ class WaitlistEntryFactory(factory.django.DjangoModelFactory):
 
     clinic = factory.SubFactory(ClinicFactory)
     patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
-    appointment_type = factory.SubFactory(
-        AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic")
-    )
+    appointment_type = factory.SubFactory(AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic"))
     earliest = dt.date(2027, 3, 1)
     latest = dt.date(2027, 3, 31)

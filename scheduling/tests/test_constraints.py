@@ -66,9 +66,7 @@ OVERLAPS = [
 @pytest.mark.parametrize(("type_key", "start"), OVERLAPS)
 def test_provider_overlap_is_refused(clinic, setup, type_key, start):
     book(clinic, provider=setup["provider"], appointment_type=setup["type30"], start=T9)
-    name = violated(
-        clinic, provider=setup["provider"], appointment_type=setup[type_key], start=start
-    )
+    name = violated(clinic, provider=setup["provider"], appointment_type=setup[type_key], start=start)
     assert CONFLICT_BY_CONSTRAINT[name] == "provider"
 
 
@@ -103,9 +101,7 @@ def test_inactive_appointments_do_not_block(clinic, setup, resource, status):
 @pytest.mark.parametrize("status", ["booked", "confirmed", "checked_in"])
 def test_every_active_status_blocks(clinic, setup, status):
     book(clinic, provider=setup["provider"], start=T9, status=status)
-    assert (
-        violated(clinic, provider=setup["provider"], start=T9) == "appointment_no_provider_overlap"
-    )
+    assert violated(clinic, provider=setup["provider"], start=T9) == "appointment_no_provider_overlap"
 
 
 @pytest.mark.parametrize("resource", ["provider", "room"])
