@@ -66,9 +66,7 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
 
 
 @router.post("/patients", response={201: dict}, tags=["patients"])
-def create_patient(
-    request: HttpRequest, payload: PatientIn, clinic: str | None = None
-) -> Status:
+def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Status:
     if not request.user.has_perm("clinic.add_patient"):  # type: ignore[union-attr]
         raise Forbidden("Your role may not add patients.")
     the_clinic = resolve_clinic(clinic)
