@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import NinjaAPI
@@ -136,6 +137,18 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(404, "not_found", str(exc) or "Not found.")
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # Values PostgreSQL cannot store or compare (a NUL byte, a number out of range) are
+    # the client's input, not our failure.
+    return error_response(
+        422,
+        "validation_error",
+        "A value in the request cannot be used (out of range, or contains a NUL byte).",
+        {"fields": {}},
+    )
 
 
 @api.exception_handler(Exception)
