@@ -1,0 +1,220 @@
+"""Booking throughput: 8 concurrent clients against gunicorn on this machine.
+
+    .venv/bin/python bench/booking.py [--seconds 20] [--clients 8] [--workers 4]
+
+Builds a scratch database (``bench_booking`` on DATABASE_URL's server, or on the embedded
+server), loads the demo clinic without bookings, starts gunicorn on 127.0.0.1, and lets
+each client book random grid times (random patient, type, provider, room) as fast as it
+can. Conflicts are answered 409 and unofferable times 422; afterwards SQL must find no
+overlap on any provider, room or patient, and every 201 must be in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    sys.path.insert(0, str(ROOT))
+    from clinic.embedded_db import embedded_database_url
+
+    return embedded_database_url(ROOT)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    base = server_url()
+    admin = psycopg.connect(with_database(base, "postgres"), autocommit=True)
+    admin.execute("DROP DATABASE IF EXISTS bench_booking")
+    admin.execute("CREATE DATABASE bench_booking")
+    url = with_database(base, "bench_booking")
+    env = {**os.environ, "DATABASE_URL": url, "API_RATE_LIMIT": "1000000/m", "DEBUG": "false"}
+    print("preparing the scratch database (migrate, demo clinic without bookings) ...", flush=True)
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    demo = json.loads((ROOT / "clinic/demo/riverside.json").read_text())
+    demo.pop("appointments", None)
+    demo.pop("waitlist", None)
+    subprocess.run(
+        [PY, "manage.py", "load_clinic", "-"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        input=json.dumps(demo),
+        text=True,
+        stdout=subprocess.DEVNULL,
+    )
+    token = (
+        subprocess.run(
+            [PY, "manage.py", "create_api_token", "bench"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    port = free_port()
+    gunicorn = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "clinic.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        root = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(100):
+            try:
+                if requests.get(f"{root}/health", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        providers = [
+            p["code"] for p in requests.get(f"{root}/api/v1/providers", headers=headers, timeout=5).json()
+        ]
+        rooms = requests.get(f"{root}/api/v1/rooms", headers=headers, timeout=5).json()
+        types = requests.get(f"{root}/api/v1/appointment-types", headers=headers, timeout=5).json()
+        patients = [p["code"] for p in demo["patients"]]
+        tz = demo["clinic"]["timezone"]
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(tz)
+        today = dt.datetime.now(zone).date()
+        monday = today + dt.timedelta(days=7 - today.weekday())
+        days = [monday + dt.timedelta(days=d) for d in range(5)]
+        clocks = [dt.time(h, m) for h in range(8, 17) for m in (0, 15, 30, 45)]
+
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        created: list[int] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + args.seconds
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            with requests.Session() as session:
+                while time.monotonic() < deadline:
+                    kind = rng.choice(types)
+                    allowed = kind["providers"] or providers
+                    fitting = [
+                        r["code"] for r in rooms if set(kind["required_equipment"]) <= set(r["equipment"])
+                    ]
+                    body = {
+                        "patient": rng.choice(patients),
+                        "appointment_type": kind["code"],
+                        "provider": rng.choice(allowed),
+                        "room": rng.choice(fitting),
+                        "start": dt.datetime.combine(
+                            rng.choice(days), rng.choice(clocks), tzinfo=zone
+                        ).isoformat(),
+                    }
+                    started = time.perf_counter()
+                    response = session.post(
+                        f"{root}/api/v1/appointments", json=body, headers=headers, timeout=10
+                    )
+                    elapsed = time.perf_counter() - started
+                    with lock:
+                        latencies.append(elapsed)
+                        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                        if response.status_code == 201:
+                            created.append(response.json()["id"])
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - started
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(10)
+
+    with psycopg.connect(url) as conn:
+        overlaps = {}
+        for name, same, s, e in (
+            ("provider", "a.provider_id = b.provider_id AND a.seat = b.seat", "blocked_start", "blocked_end"),
+            ("room", "a.room_id = b.room_id AND a.seat = b.seat", "blocked_start", "blocked_end"),
+            ("patient", "a.patient_id = b.patient_id", "start", '"end"'),
+        ):
+            overlaps[name] = conn.execute(
+                f"""SELECT count(*) FROM scheduling_appointment a JOIN scheduling_appointment b ON a.id < b.id
+                AND a.status IN ('booked','confirmed','checked_in') AND b.status IN ('booked','confirmed','checked_in')
+                AND {same} AND tstzrange(a.{s}, a.{e}) && tstzrange(b.{s}, b.{e})"""  # noqa: S608 - fixed text
+            ).fetchone()[0]
+        stored = {row[0] for row in conn.execute("SELECT id FROM scheduling_appointment")}
+    admin.execute("DROP DATABASE IF EXISTS bench_booking")
+
+    ordered = sorted(latencies)
+    p95 = ordered[int(0.95 * (len(ordered) - 1))] * 1000
+    booked_per_s = statuses.get(201, 0) / wall
+    answered_per_s = len(latencies) / wall
+    print()
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, gunicorn -w {args.workers}, "
+        f"{args.clients} clients, {wall:.1f} s"
+    )
+    print(
+        "| requests/s | bookings/s (201) | p50 ms | p95 ms | max ms | 201 | 409 | 422 | other | overlaps | 201s stored |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    other = sum(v for k, v in statuses.items() if k not in (201, 409, 422))
+    print(
+        f"| {answered_per_s:.0f} | {booked_per_s:.0f} | {statistics.median(ordered) * 1000:.1f} | {p95:.1f} | "
+        f"{ordered[-1] * 1000:.1f} | {statuses.get(201, 0)} | {statuses.get(409, 0)} | {statuses.get(422, 0)} | "
+        f"{other} | {sum(overlaps.values())} | {'all' if set(created) <= stored else 'MISSING'} |"
+    )
+    print("targets: >= 150 bookings/s, p95 <= 50 ms, no overlaps, no lost 201")
+
+
+if __name__ == "__main__":
+    main()
