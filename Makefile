@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py create_demo_login
 	$(PY) manage.py setup_schedules
