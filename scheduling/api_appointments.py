@@ -199,7 +199,7 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
             actor=request.user,
             backfill_of=backfill_of,
         )
-        return 201, appointment_out(_with_relations().get(pk=appointment.pk))
+        return 201, appointment_out(appointment)  # its relations are the objects just passed in
 
     return _idempotent(request, book)
 

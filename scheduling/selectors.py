@@ -9,7 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import TypeVar
 
-from django.db.models import F, Min, Model, Prefetch
+from django.db.models import F, Min, Model, Prefetch, Q, prefetch_related_objects
 from django.db.models.functions import Coalesce
 
 from clinic.errors import NotFound
@@ -64,8 +64,14 @@ def clinic_snapshot(
     date_to: dt.date,
     now: dt.datetime,
     provider: Provider | None = None,
+    room: Room | None = None,
+    patient: Patient | None = None,
 ) -> engine.Snapshot:
     """The clinic as the engine needs it for ``date_from``..``date_to`` (local dates).
+
+    ``provider`` narrows it to one provider. Checking one exact slot also passes ``room``
+    and ``patient``: then only that room and the bookings that hold the provider, the
+    room or the patient are read, all that check can depend on.
 
     Nine queries whatever the clinic's size or the range: providers with their hours and
     time off (three), rooms with equipment (two), bookings, overbooking rules, the
@@ -94,9 +100,21 @@ def clinic_snapshot(
         )
         for p in providers
     )
+    room_rows = Room.objects.filter(clinic=clinic).order_by("code").prefetch_related("equipment")
+    booking_rows = Appointment.objects.active().filter(
+        clinic=clinic, blocked_start__lt=range_end, blocked_end__gt=range_start
+    )
+    if room is not None:
+        room_rows = room_rows.filter(pk=room.pk)
+        touching = Q(room=room)
+        if provider is not None:
+            touching |= Q(provider=provider)
+        if patient is not None:
+            touching |= Q(patient=patient)
+        booking_rows = booking_rows.filter(touching)
     rooms = tuple(
         engine.RoomSpec(code=r.code, equipment=frozenset(e.code for e in r.equipment.all()))
-        for r in Room.objects.filter(clinic=clinic).order_by("code").prefetch_related("equipment")
+        for r in room_rows
     )
     bookings = tuple(
         engine.Booking(
@@ -110,9 +128,7 @@ def clinic_snapshot(
             blocked_end=row["blocked_end"],
             seat=row["seat"],
         )
-        for row in Appointment.objects.active()
-        .filter(clinic=clinic, blocked_start__lt=range_end, blocked_end__gt=range_start)
-        .values(
+        for row in booking_rows.values(
             "id",
             "provider__code",
             "room__code",
@@ -187,6 +203,17 @@ def get_by_code(model: type[M], clinic: Clinic, code: str, field: str) -> M:
     if obj is None:
         raise NotFound(f"No {model._meta.verbose_name} with code {code!r}.", field=field)
     return obj
+
+
+def with_rules(appointment_type: AppointmentType) -> AppointmentType:
+    """Load what the engine needs of a type onto it (nothing when already loaded)."""
+    prefetch_related_objects([appointment_type], "required_equipment", "providers")
+    return appointment_type
+
+
+def with_preferences(patient: Patient) -> Patient:
+    prefetch_related_objects([patient], "preferred_providers")
+    return patient
 
 
 def appointment_type_with_rules(clinic: Clinic, code: str) -> AppointmentType:

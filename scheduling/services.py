@@ -74,10 +74,12 @@ def _locked(appointment_id: int, clinic: Clinic | None = None) -> Appointment:
 
 
 def _insert(**fields: Any) -> Appointment:
-    """Insert, turning an exclusion-constraint refusal into ``SlotTaken``."""
+    """Insert, turning an exclusion-constraint refusal into ``SlotTaken``.
+
+    No savepoint: the caller's transaction is rolled back whole when this raises.
+    """
     try:
-        with transaction.atomic():
-            return Appointment.objects.create(**fields)
+        return Appointment.objects.create(**fields)
     except IntegrityError as exc:
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
         conflict = CONFLICT_BY_CONSTRAINT.get(constraint or "")
