@@ -24,6 +24,8 @@ from clinic.clinic_file.spec import (
     ProviderSpec,
     RoomSpec,
 )
+from scheduling.engine.rules import deciding_rule
+from scheduling.engine.types import OverbookingRule
 
 UTC = dt.UTC
 # (max_extra, which rule decided), or None when no rule exists.
@@ -31,18 +33,21 @@ SeatLimit = Callable[[str, str], "tuple[int, str] | None"]
 
 
 def seat_limit(rules: Iterable[OverbookingRuleSpec]) -> SeatLimit:
-    """The most specific overbooking rule wins: provider and type, provider, global."""
-    by_scope = {(r.provider, r.appointment_type): r.max_extra for r in rules}
+    """The most specific overbooking rule wins (the engine's rule), named for messages."""
+    engine_rules = [
+        OverbookingRule(max_extra=r.max_extra, provider=r.provider, appointment_type=r.appointment_type)
+        for r in rules
+    ]
 
     def limit(provider: str, appointment_type: str) -> tuple[int, str] | None:
-        for scope, name in (
-            ((provider, appointment_type), f"the rule for {provider} / {appointment_type}"),
-            ((provider, None), f"the rule for {provider}"),
-            ((None, None), "the clinic's global rule"),
-        ):
-            if scope in by_scope:
-                return by_scope[scope], name
-        return None
+        rule = deciding_rule(engine_rules, provider, appointment_type)
+        if rule is None:
+            return None
+        if rule.provider is None:
+            return rule.max_extra, "the clinic's global rule"
+        if rule.appointment_type is None:
+            return rule.max_extra, f"the rule for {provider}"
+        return rule.max_extra, f"the rule for {provider} / {appointment_type}"
 
     return limit
 
