@@ -13,7 +13,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
@@ -22,6 +21,7 @@ from django.utils import timezone
 from clinic.errors import InvalidTransition
 from clinic.models import Clinic, Closure, Provider, Room, TimeOff, WorkingHours
 from scheduling import services
+from scheduling.engine.calendar import instant
 from scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -144,7 +144,7 @@ def compute_stats_job() -> str:
 
 def compute_clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime) -> DayStats:
     tz = clinic.tz
-    day_span = (_instant(day, dt.time(0), tz), _instant(day + dt.timedelta(days=1), dt.time(0), tz))
+    day_span = (instant(day, dt.time(0), tz), instant(day + dt.timedelta(days=1), dt.time(0), tz))
     providers = list(Provider.objects.filter(clinic=clinic).order_by("code"))
     rooms = list(Room.objects.filter(clinic=clinic).order_by("code"))
 
@@ -152,7 +152,7 @@ def compute_clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime
     time_off: dict[int, list[Span]] = defaultdict(list)
     if not Closure.objects.filter(clinic=clinic, date=day).exists():
         for hours in WorkingHours.objects.filter(provider__clinic=clinic, weekday=day.weekday()):
-            windows[hours.provider_id].append((_instant(day, hours.start, tz), _instant(day, hours.end, tz)))
+            windows[hours.provider_id].append((instant(day, hours.start, tz), instant(day, hours.end, tz)))
         for off in TimeOff.objects.filter(
             provider__clinic=clinic, start__lt=day_span[1], end__gt=day_span[0]
         ):
@@ -261,8 +261,8 @@ def compute_no_show_rates(clinic: Clinic, day: dt.date, *, computed_at: dt.datet
     decided = Appointment.objects.filter(
         clinic=clinic,
         status__in=OUTCOME_KNOWN,
-        start__gte=_instant(first_day, dt.time(0), tz),
-        start__lt=_instant(day + dt.timedelta(days=1), dt.time(0), tz),
+        start__gte=instant(first_day, dt.time(0), tz),
+        start__lt=instant(day + dt.timedelta(days=1), dt.time(0), tz),
     ).order_by()
     tallies = {
         "provider_id": decided.values("provider_id"),
@@ -347,12 +347,6 @@ def utilization(booked_minutes: int, available_minutes: int) -> float:
 
 
 # --- Time spans -------------------------------------------------------------------------
-
-
-def _instant(day: dt.date, clock: dt.time, tz: ZoneInfo) -> dt.datetime:
-    """Local ``clock`` on ``day`` as a UTC instant; a skipped spring-forward time reads
-    with the offset before the change, a repeated autumn time as its first occurrence."""
-    return dt.datetime.combine(day, clock, tzinfo=tz).astimezone(dt.UTC)
 
 
 def _union(spans: Iterable[Span]) -> list[Span]:

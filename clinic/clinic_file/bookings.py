@@ -24,10 +24,10 @@ from clinic.clinic_file.spec import (
     ProviderSpec,
     RoomSpec,
 )
+from scheduling.engine.calendar import instant
 from scheduling.engine.rules import deciding_rule
 from scheduling.engine.types import OverbookingRule
 
-UTC = dt.UTC
 # (max_extra, which rule decided), or None when no rule exists.
 SeatLimit = Callable[[str, str], "tuple[int, str] | None"]
 
@@ -225,8 +225,7 @@ def _window(
     for w in provider.working_hours:
         if w.weekday != day.weekday():
             continue
-        start = dt.datetime.combine(day, w.start, tzinfo=tz).astimezone(UTC)
-        end = dt.datetime.combine(day, w.end, tzinfo=tz).astimezone(UTC)
+        start, end = instant(day, w.start, tz), instant(day, w.end, tz)
         if start <= a.blocked_start and a.blocked_end <= end:
             return start, end
     return None
