@@ -1,60 +1,117 @@
-"""Read the database into engine inputs, in a fixed number of queries.
+"""Read the database into engine inputs, in a fixed number of light queries.
 
-Nothing is cached: every answer reflects the database at the moment it is asked.
+Nothing is cached: every answer reflects the database at the moment it is asked. Rows
+are read as plain values (no model instances, no prefetch machinery), because on a
+busy month the ORM's per-object cost, not PostgreSQL, is what a search would wait on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from typing import TypeVar
 
-from django.db.models import F, Min, Model, Prefetch, Q, prefetch_related_objects
-from django.db.models.functions import Coalesce
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
+from django.db.models import Model, Q
 
 from clinic.errors import NotFound
 from clinic.models import (
     WEEKDAY_KEYS,
     AppointmentType,
     Clinic,
-    OverbookingRule,
     Patient,
     Provider,
     Room,
-    TimeOff,
 )
 from scheduling import engine
 from scheduling.engine.calendar import local_midnight
-from scheduling.models import Appointment
 
 M = TypeVar("M", bound=Model)
 
 
-def _time(value: str) -> dt.time:
-    return dt.time.fromisoformat(value)
+def _codes(relation: str) -> ArrayAgg:
+    """The related objects' codes as one array column (empty, not NULL, when none)."""
+    present = Q(**{f"{relation}__isnull": False})
+    return ArrayAgg(f"{relation}__code", distinct=True, filter=present, default=[])
 
 
-def appointment_type_spec(appointment_type: AppointmentType) -> engine.AppointmentTypeSpec:
-    """Expects ``required_equipment`` and ``providers`` prefetched (or costs two queries)."""
-    return engine.AppointmentTypeSpec(
-        code=appointment_type.code,
-        duration_minutes=appointment_type.duration_minutes,
-        buffer_before_minutes=appointment_type.buffer_before_minutes,
-        buffer_after_minutes=appointment_type.buffer_after_minutes,
-        required_equipment=frozenset(e.code for e in appointment_type.required_equipment.all()),
-        providers=frozenset(p.code for p in appointment_type.providers.all()),
-    )
+# The snapshot is read in two hand-written queries: the clinic's setup as one JSON
+# document, and the bookings in range. This is the hot path of every search and every
+# booking; building and compiling eight ORM querysets cost more than PostgreSQL took to
+# answer them. Timestamps travel as text with their offset (PostgreSQL's text form parses
+# several times faster than the driver's pure-Python timestamp loader).
+SETUP_SQL = """
+SELECT json_build_object(
+  'providers', (
+    SELECT coalesce(json_agg(json_build_array(p.id, p.code) ORDER BY p.code), '[]')
+    FROM clinic_provider p
+    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)),
+  'hours', (
+    SELECT coalesce(json_agg(json_build_array(h.provider_id, h.weekday, h.start, h."end")), '[]')
+    FROM clinic_workinghours h JOIN clinic_provider p ON p.id = h.provider_id
+    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)),
+  'time_off', (
+    SELECT coalesce(json_agg(json_build_array(t.provider_id, t.start, t."end")), '[]')
+    FROM clinic_timeoff t JOIN clinic_provider p ON p.id = t.provider_id
+    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)
+      AND t.start < %(range_end)s AND t."end" > %(range_start)s),
+  'rooms', (
+    SELECT coalesce(json_agg(json_build_array(r.code, (
+        SELECT coalesce(json_agg(e.code), '[]')
+        FROM clinic_room_equipment re JOIN clinic_equipment e ON e.id = re.equipment_id
+        WHERE re.room_id = r.id)) ORDER BY r.code), '[]')
+    FROM clinic_room r
+    WHERE r.clinic_id = %(clinic)s AND (%(room)s::bigint IS NULL OR r.id = %(room)s::bigint)),
+  'types', (
+    SELECT coalesce(json_agg(json_build_array(
+        t.code, t.duration_minutes, t.buffer_before_minutes, t.buffer_after_minutes,
+        (SELECT coalesce(json_agg(e.code), '[]')
+         FROM clinic_appointmenttype_required_equipment te JOIN clinic_equipment e ON e.id = te.equipment_id
+         WHERE te.appointmenttype_id = t.id),
+        (SELECT coalesce(json_agg(p.code), '[]')
+         FROM clinic_appointmenttype_providers tp JOIN clinic_provider p ON p.id = tp.provider_id
+         WHERE tp.appointmenttype_id = t.id))), '[]')
+    FROM clinic_appointmenttype t
+    WHERE t.clinic_id = %(clinic)s),
+  'rules', (
+    SELECT coalesce(json_agg(json_build_array(o.max_extra, p.code, t.code)), '[]')
+    FROM clinic_overbookingrule o
+    LEFT JOIN clinic_provider p ON p.id = o.provider_id
+    LEFT JOIN clinic_appointmenttype t ON t.id = o.appointment_type_id
+    WHERE o.clinic_id = %(clinic)s),
+  'closures', (
+    SELECT coalesce(json_agg(c.date), '[]')
+    FROM clinic_closure c
+    WHERE c.clinic_id = %(clinic)s AND c.date BETWEEN %(date_from)s AND %(date_to)s)
+)
+"""
+
+# Active bookings in range. Checking one exact slot passes a room: then only the bookings
+# holding that room, the provider or the patient matter.
+BOOKINGS_SQL = """
+SELECT a.id, p.code, r.code, pt.code,
+       a.start::text, a."end"::text, a.blocked_start::text, a.blocked_end::text, a.seat
+FROM scheduling_appointment a
+JOIN clinic_provider p ON p.id = a.provider_id
+JOIN clinic_room r ON r.id = a.room_id
+JOIN clinic_patient pt ON pt.id = a.patient_id
+WHERE a.clinic_id = %(clinic)s
+  AND a.status IN ('booked', 'confirmed', 'checked_in')
+  AND a.blocked_start < %(range_end)s AND a.blocked_end > %(range_start)s
+  AND (%(room)s::bigint IS NULL
+       OR a.room_id = %(room)s::bigint OR a.provider_id = %(provider)s::bigint
+       OR a.patient_id = %(patient)s::bigint)
+"""
 
 
-def patient_preferences(patient: Patient | None) -> engine.PatientPreferences:
-    """Expects ``preferred_providers`` prefetched."""
-    if patient is None:
-        return engine.PatientPreferences()
-    return engine.PatientPreferences(
-        providers=frozenset(p.code for p in patient.preferred_providers.all()),
-        days=frozenset(WEEKDAY_KEYS.index(d) for d in patient.preferred_days if d in WEEKDAY_KEYS),
-        times=tuple((_time(low), _time(high)) for low, high in patient.preferred_times),
-    )
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _clock(text: str) -> dt.time:
+    return dt.time.fromisoformat(text)
 
 
 def clinic_snapshot(
@@ -69,96 +126,50 @@ def clinic_snapshot(
 ) -> engine.Snapshot:
     """The clinic as the engine needs it for ``date_from``..``date_to`` (local dates).
 
+    Two queries whatever the clinic's size or the range: the setup (providers, hours,
+    time off, rooms and equipment, types, overbooking rules, closures) and the bookings.
     ``provider`` narrows it to one provider. Checking one exact slot also passes ``room``
-    and ``patient``: then only that room and the bookings that hold the provider, the
-    room or the patient are read, all that check can depend on.
-
-    Nine queries whatever the clinic's size or the range: providers with their hours and
-    time off (three), rooms with equipment (two), bookings, overbooking rules, the
-    shortest type, closures.
+    and ``patient``: then only that room and the bookings that hold the provider, the room
+    or the patient are read, all that check can depend on.
     """
     tz = clinic.tz
-    # A day's windows and blocked ranges can reach a little past local midnight on
-    # either side; a day of margin keeps every relevant booking in view.
-    range_start = local_midnight(date_from - dt.timedelta(days=1), tz)
-    range_end = local_midnight(date_to + dt.timedelta(days=2), tz)
+    # A day's windows and blocked ranges can reach a little past local midnight on either
+    # side; a day of margin keeps every relevant booking in view.
+    params = {
+        "clinic": clinic.pk,
+        "provider": provider.pk if provider else None,
+        "room": room.pk if room else None,
+        "patient": patient.pk if patient else None,
+        "range_start": local_midnight(date_from - dt.timedelta(days=1), tz),
+        "range_end": local_midnight(date_to + dt.timedelta(days=2), tz),
+        "date_from": date_from,
+        "date_to": date_to,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SETUP_SQL, params)
+        setup = cursor.fetchone()[0]
+        cursor.execute(BOOKINGS_SQL, params)
+        booking_rows = cursor.fetchall()
+    if isinstance(setup, str):  # Django leaves JSON unparsed for its own fields
+        setup = json.loads(setup)
 
-    providers = Provider.objects.filter(clinic=clinic).order_by("code")
-    if provider is not None:
-        providers = providers.filter(pk=provider.pk)
-    providers = providers.prefetch_related("working_hours").prefetch_related(
-        _time_off_in(range_start, range_end)
-    )
-    provider_specs = tuple(
-        engine.ProviderSpec(
-            code=p.code,
-            weekly_hours=_weekly_hours(p),
-            time_off=tuple(
-                engine.Interval(t.start, t.end)
-                for t in p.time_off_in_range  # type: ignore[attr-defined]
-            ),
+    weekly: dict[int, dict[int, list[tuple[dt.time, dt.time]]]] = defaultdict(lambda: defaultdict(list))
+    for provider_id, weekday, start, end in setup["hours"]:
+        weekly[provider_id][weekday].append((_clock(start), _clock(end)))
+    off: dict[int, list[engine.Interval]] = defaultdict(list)
+    for provider_id, start, end in setup["time_off"]:
+        off[provider_id].append(engine.Interval(_instant(start), _instant(end)))
+    types = {
+        code: engine.AppointmentTypeSpec(
+            code=code,
+            duration_minutes=duration,
+            buffer_before_minutes=before,
+            buffer_after_minutes=after,
+            required_equipment=frozenset(equipment),
+            providers=frozenset(allowed),
         )
-        for p in providers
-    )
-    room_rows = Room.objects.filter(clinic=clinic).order_by("code").prefetch_related("equipment")
-    booking_rows = Appointment.objects.active().filter(
-        clinic=clinic, blocked_start__lt=range_end, blocked_end__gt=range_start
-    )
-    if room is not None:
-        room_rows = room_rows.filter(pk=room.pk)
-        touching = Q(room=room)
-        if provider is not None:
-            touching |= Q(provider=provider)
-        if patient is not None:
-            touching |= Q(patient=patient)
-        booking_rows = booking_rows.filter(touching)
-    rooms = tuple(
-        engine.RoomSpec(code=r.code, equipment=frozenset(e.code for e in r.equipment.all()))
-        for r in room_rows
-    )
-    bookings = tuple(
-        engine.Booking(
-            id=row["id"],
-            provider=row["provider__code"],
-            room=row["room__code"],
-            patient=row["patient__code"],
-            start=row["start"],
-            end=row["end"],
-            blocked_start=row["blocked_start"],
-            blocked_end=row["blocked_end"],
-            seat=row["seat"],
-        )
-        for row in booking_rows.values(
-            "id",
-            "provider__code",
-            "room__code",
-            "patient__code",
-            "start",
-            "end",
-            "blocked_start",
-            "blocked_end",
-            "seat",
-        )
-    )
-    rules = tuple(
-        engine.OverbookingRule(
-            max_extra=row["max_extra"],
-            provider=row["provider__code"],
-            appointment_type=row["appointment_type__code"],
-        )
-        for row in OverbookingRule.objects.filter(clinic=clinic).values(
-            "max_extra", "provider__code", "appointment_type__code"
-        )
-    )
-    shortest = AppointmentType.objects.filter(clinic=clinic).aggregate(
-        shortest=Coalesce(
-            Min(F("buffer_before_minutes") + F("duration_minutes") + F("buffer_after_minutes")),
-            clinic.slot_minutes,
-        )
-    )["shortest"]
-    closures = frozenset(
-        clinic.closures.filter(date__gte=date_from, date__lte=date_to).values_list("date", flat=True)
-    )
+        for code, duration, before, after, equipment, allowed in setup["types"]
+    }
     return engine.Snapshot(
         rules=engine.ClinicRules(
             tz=tz,
@@ -171,30 +182,61 @@ def clinic_snapshot(
                 room_switch=clinic.weight_room_switch,
                 overbooking=clinic.weight_overbooking,
             ),
-            closures=closures,
+            closures=frozenset(dt.date.fromisoformat(day) for day in setup["closures"]),
         ),
-        providers=provider_specs,
-        rooms=rooms,
-        bookings=bookings,
-        overbooking_rules=rules,
-        shortest_type_minutes=int(shortest),
+        providers=tuple(
+            engine.ProviderSpec(
+                code=code,
+                weekly_hours={day: tuple(sorted(windows)) for day, windows in weekly[pk].items()},
+                time_off=tuple(sorted(off[pk])),
+            )
+            for pk, code in setup["providers"]
+        ),
+        rooms=tuple(
+            engine.RoomSpec(code=code, equipment=frozenset(equipment)) for code, equipment in setup["rooms"]
+        ),
+        bookings=tuple(
+            engine.Booking(
+                id=pk,
+                provider=provider_code,
+                room=room_code,
+                patient=patient_code,
+                start=_instant(start),
+                end=_instant(end),
+                blocked_start=_instant(blocked_start),
+                blocked_end=_instant(blocked_end),
+                seat=seat,
+            )
+            for pk, provider_code, room_code, patient_code, start, end, blocked_start, blocked_end, seat in (
+                booking_rows
+            )
+        ),
+        overbooking_rules=tuple(
+            engine.OverbookingRule(max_extra=max_extra, provider=provider_code, appointment_type=type_code)
+            for max_extra, provider_code, type_code in setup["rules"]
+        ),
+        appointment_types=types,
+        shortest_type_minutes=min((t.blocked_minutes for t in types.values()), default=clinic.slot_minutes),
         now=now,
     )
 
 
-def _time_off_in(start: dt.datetime, end: dt.datetime) -> Prefetch:
-    return Prefetch(
-        "time_off",
-        queryset=TimeOff.objects.filter(start__lt=end, end__gt=start).order_by("start"),
-        to_attr="time_off_in_range",
+def patient_preferences(clinic: Clinic, code: str, field: str = "patient") -> engine.PatientPreferences:
+    """The patient's stated preferences, or `not_found` when there is no such patient."""
+    row = (
+        Patient.objects.filter(clinic=clinic, code=code)
+        .annotate(provider_codes=_codes("preferred_providers"))
+        .values_list("provider_codes", "preferred_days", "preferred_times")
+        .first()
     )
-
-
-def _weekly_hours(provider: Provider) -> dict[int, tuple[tuple[dt.time, dt.time], ...]]:
-    hours: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
-    for window in provider.working_hours.all():
-        hours[window.weekday].append((window.start, window.end))
-    return {weekday: tuple(sorted(windows)) for weekday, windows in hours.items()}
+    if row is None:
+        raise NotFound(f"No patient with code {code!r}.", field=field)
+    provider_codes, days, times = row
+    return engine.PatientPreferences(
+        providers=frozenset(provider_codes),
+        days=frozenset(WEEKDAY_KEYS.index(d) for d in days if d in WEEKDAY_KEYS),
+        times=tuple((dt.time.fromisoformat(low), dt.time.fromisoformat(high)) for low, high in times),
+    )
 
 
 def get_by_code(model: type[M], clinic: Clinic, code: str, field: str) -> M:
@@ -205,53 +247,11 @@ def get_by_code(model: type[M], clinic: Clinic, code: str, field: str) -> M:
     return obj
 
 
-def with_rules(appointment_type: AppointmentType) -> AppointmentType:
-    """Load what the engine needs of a type onto it (nothing when already loaded)."""
-    prefetch_related_objects([appointment_type], "required_equipment", "providers")
-    return appointment_type
-
-
-def with_preferences(patient: Patient) -> Patient:
-    prefetch_related_objects([patient], "preferred_providers")
-    return patient
-
-
-def appointment_type_with_rules(clinic: Clinic, code: str) -> AppointmentType:
-    obj = (
-        AppointmentType.objects.filter(clinic=clinic, code=code)
-        .prefetch_related("required_equipment", "providers")
-        .first()
-    )
-    if obj is None:
+def type_spec(snapshot: engine.Snapshot, code: str) -> engine.AppointmentTypeSpec:
+    spec = snapshot.appointment_types.get(code)
+    if spec is None:
         raise NotFound(f"No appointment type with code {code!r}.", field="appointment_type")
-    return obj
-
-
-def patient_with_preferences(clinic: Clinic, code: str, field: str = "patient") -> Patient:
-    obj = Patient.objects.filter(clinic=clinic, code=code).prefetch_related("preferred_providers").first()
-    if obj is None:
-        raise NotFound(f"No patient with code {code!r}.", field=field)
-    return obj
-
-
-def slot_query(
-    *,
-    appointment_type: AppointmentType,
-    date_from: dt.date,
-    date_to: dt.date,
-    provider: Provider | None = None,
-    patient: Patient | None = None,
-    include_overbooking: bool = True,
-) -> engine.SlotQuery:
-    return engine.SlotQuery(
-        appointment_type=appointment_type_spec(appointment_type),
-        date_from=date_from,
-        date_to=date_to,
-        provider=provider.code if provider else None,
-        patient=patient.code if patient else None,
-        preferences=patient_preferences(patient),
-        include_overbooking=include_overbooking,
-    )
+    return spec
 
 
 def search_slots(
@@ -267,18 +267,46 @@ def search_slots(
     limit: int | None = None,
 ) -> engine.SearchResult:
     """Ranked slots for a type over local dates, straight from the database."""
-    appointment_type = appointment_type_with_rules(clinic, appointment_type_code)
     provider = get_by_code(Provider, clinic, provider_code, "provider") if provider_code else None
-    patient = patient_with_preferences(clinic, patient_code) if patient_code else None
+    preferences = patient_preferences(clinic, patient_code) if patient_code else engine.PatientPreferences()
     snapshot = clinic_snapshot(
         clinic=clinic, date_from=date_from, date_to=date_to, now=now, provider=provider
     )
-    query = slot_query(
-        appointment_type=appointment_type,
+    query = engine.SlotQuery(
+        appointment_type=type_spec(snapshot, appointment_type_code),
         date_from=date_from,
         date_to=date_to,
-        provider=provider,
-        patient=patient,
+        provider=provider_code,
+        patient=patient_code,
+        preferences=preferences,
         include_overbooking=include_overbooking,
     )
     return engine.find_slots(snapshot, query, limit=limit)
+
+
+def slot_check(
+    *,
+    clinic: Clinic,
+    appointment_type: AppointmentType,
+    provider: Provider,
+    room: Room,
+    patient: Patient,
+    start: dt.datetime,
+    overbook: bool,
+    now: dt.datetime,
+) -> engine.Verdict:
+    """The engine's verdict on one exact slot, read fresh (the caller's transaction)."""
+    day = start.astimezone(clinic.tz).date()
+    snapshot = clinic_snapshot(
+        clinic=clinic, date_from=day, date_to=day, now=now, provider=provider, room=room, patient=patient
+    )
+    query = engine.SlotQuery(
+        appointment_type=type_spec(snapshot, appointment_type.code),
+        date_from=day,
+        date_to=day,
+        provider=provider.code,
+        patient=patient.code,
+    )
+    return engine.check_slot(
+        snapshot, query, provider=provider.code, room=room.code, start=start, overbook=overbook
+    )

@@ -20,7 +20,7 @@ from clinic.errors import InvalidTransition, NotFound, SlotTaken, SlotUnavailabl
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from notifications.models import EventType
 from notifications.outbox import record_event
-from scheduling import engine, selectors
+from scheduling import selectors
 from scheduling.engine.calendar import local_date
 from scheduling.models import (
     CONFLICT_BY_CONSTRAINT,
@@ -105,17 +105,15 @@ def _book(
     rescheduled_from: Appointment | None = None,
     backfill_of: Appointment | None = None,
 ) -> Appointment:
-    appointment_type = selectors.appointment_type_with_rules(clinic, appointment_type.code)
-    patient = selectors.patient_with_preferences(clinic, patient.code)
-    day = local_date(start, clinic.tz)
-    snapshot = selectors.clinic_snapshot(
-        clinic=clinic, date_from=day, date_to=day, now=now, provider=provider
-    )
-    query = selectors.slot_query(
-        appointment_type=appointment_type, date_from=day, date_to=day, provider=provider, patient=patient
-    )
-    verdict = engine.check_slot(
-        snapshot, query, provider=provider.code, room=room.code, start=start, overbook=overbook
+    verdict = selectors.slot_check(
+        clinic=clinic,
+        appointment_type=appointment_type,
+        provider=provider,
+        room=room,
+        patient=patient,
+        start=start,
+        overbook=overbook,
+        now=now,
     )
     if verdict.conflict:
         raise SlotTaken(verdict.message, conflict=verdict.conflict)

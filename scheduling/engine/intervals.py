@@ -1,8 +1,9 @@
-"""Fast questions about sorted, non-overlapping intervals.
+"""Fast questions about sorted, non-overlapping spans of time.
 
-The database guarantees that the active bookings on one provider seat (or one room seat,
-or one patient) never overlap, so sorted by start they are also sorted by end, and
-"does anything overlap [a, b)?" is one binary search.
+A span is a ``(start, end)`` pair of aware datetimes, half-open. The database guarantees
+that the active bookings on one provider seat (or one room seat, or one patient) never
+overlap, so sorted by start they are also sorted by end, and "does anything overlap
+[a, b)?" is one binary search.
 """
 
 from __future__ import annotations
@@ -11,47 +12,49 @@ import bisect
 import datetime as dt
 from collections.abc import Iterable
 
-from scheduling.engine.types import Interval
+Span = tuple[dt.datetime, dt.datetime]
 
 
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    """Union of possibly overlapping intervals, sorted and non-overlapping."""
-    merged: list[Interval] = []
-    for current in sorted(intervals):
-        if merged and current.start <= merged[-1].end:
-            if current.end > merged[-1].end:
-                merged[-1] = Interval(merged[-1].start, current.end)
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Union of possibly overlapping spans, sorted and non-overlapping."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
         else:
-            merged.append(current)
+            merged.append((start, end))
     return merged
 
 
 class Timeline:
-    """Sorted non-overlapping busy intervals, with overlap and neighbour look-ups."""
+    """Sorted non-overlapping busy spans, with overlap and neighbour look-ups."""
 
-    __slots__ = ("intervals", "_ends", "_starts")
+    __slots__ = ("_ends", "_starts")
 
-    def __init__(self, intervals: Iterable[Interval], *, already_disjoint: bool = False):
-        self.intervals = sorted(intervals) if already_disjoint else merge(intervals)
-        self._starts = [i.start for i in self.intervals]
-        self._ends = [i.end for i in self.intervals]
+    def __init__(self, spans: Iterable[Span]):
+        # Merging costs little and keeps the engine right even on a snapshot that was
+        # assembled by hand rather than read from the constrained database.
+        merged = merge(spans)
+        self._starts = [start for start, _ in merged]
+        self._ends = [end for _, end in merged]
 
     def overlaps(self, start: dt.datetime, end: dt.datetime) -> bool:
-        # The first interval that ends after `start` is the only candidate.
+        # The first span that ends after `start` is the only candidate.
         index = bisect.bisect_right(self._ends, start)
-        return index < len(self.intervals) and self._starts[index] < end
+        return index < len(self._starts) and self._starts[index] < end
 
     def free_span(
         self, start: dt.datetime, end: dt.datetime
     ) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """For a free ``[start, end)``: the end of the busy interval before it and the
-        start of the one after it (None where there is none)."""
+        """For a free ``[start, end)``: the end of the busy span before it and the start
+        of the one after it (None where there is none)."""
         before = bisect.bisect_right(self._ends, start) - 1
         after = bisect.bisect_left(self._starts, end)
         return (
             self._ends[before] if before >= 0 else None,
-            self._starts[after] if after < len(self.intervals) else None,
+            self._starts[after] if after < len(self._starts) else None,
         )
 
-    def __bool__(self) -> bool:
-        return bool(self.intervals)
+
+EMPTY = Timeline(())

@@ -18,6 +18,10 @@ room_switch  1 when the provider's bookings just before and after (that day) are
              otherwise (0.5 when one of two matches, 0 when neither does).
 overbooking  1 for a regular seat; 1 / (k + 1) for overbooking seat k, so extra seats rank
              lower, and higher extra seats lower still.
+
+Each function returns the factor; given a ``words`` list, it also appends why, in plain
+language for the staff UI. The search scores every candidate without words and explains
+only the slots it returns.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from zoneinfo import ZoneInfo
 from scheduling.engine.types import WEEKDAY_KEYS, Factors, PatientPreferences, Weights
 
 NEUTRAL = 0.5
+_ZERO = dt.timedelta(0)
 
 
 def _clock(t: dt.time) -> str:
@@ -35,52 +40,63 @@ def _clock(t: dt.time) -> str:
 
 
 def preference(
-    prefs: PatientPreferences, provider: str, start: dt.datetime, end: dt.datetime, tz: ZoneInfo
-) -> tuple[float, list[str]]:
+    prefs: PatientPreferences,
+    provider: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: ZoneInfo,
+    words: list[str] | None = None,
+) -> float:
     if not prefs.stated:
-        return NEUTRAL, []
+        return NEUTRAL
     parts: list[float] = []
-    words: list[str] = []
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     if prefs.providers:
         met = provider in prefs.providers
         parts.append(1.0 if met else 0.0)
-        words.append("with a provider the patient prefers" if met else "not the patient's preferred provider")
+        if words is not None:
+            words.append(
+                "with a provider the patient prefers" if met else "not the patient's preferred provider"
+            )
     if prefs.days:
-        day = WEEKDAY_KEYS[local_start.weekday()]
         met = local_start.weekday() in prefs.days
         parts.append(1.0 if met else 0.0)
-        words.append(f"on a preferred day ({day})" if met else f"not on a preferred day ({day})")
+        if words is not None:
+            day = WEEKDAY_KEYS[local_start.weekday()]
+            words.append(f"on a preferred day ({day})" if met else f"not on a preferred day ({day})")
     if prefs.times:
         best, best_range = 0.0, prefs.times[0]
+        same_day = local_end.date() == local_start.date()
         for low, high in prefs.times:
-            within = (
-                low <= local_start.time()
-                and local_end.time() <= high
-                and local_end.date() == local_start.date()
-            )
+            within = same_day and low <= local_start.time() and local_end.time() <= high
             touches = local_start.time() < high and low < local_end.time()
             fit = 1.0 if within else 0.5 if touches else 0.0
             if fit > best:
                 best, best_range = fit, (low, high)
         parts.append(best)
-        span = f"{_clock(best_range[0])}-{_clock(best_range[1])}"
-        words.append(
-            f"fits the patient's preferred time {span}"
-            if best == 1.0
-            else f"partly in the patient's preferred time {span}"
-            if best
-            else "outside the patient's preferred times"
-        )
-    return sum(parts) / len(parts), words
+        if words is not None:
+            span = f"{_clock(best_range[0])}-{_clock(best_range[1])}"
+            if best == 1.0:
+                words.append(f"fits the patient's preferred time {span}")
+            elif best:
+                words.append(f"partly in the patient's preferred time {span}")
+            else:
+                words.append("outside the patient's preferred times")
+    return sum(parts) / len(parts)
 
 
-def _side(gap: dt.timedelta, shortest: dt.timedelta, what: str) -> tuple[float, str | None]:
-    if gap <= dt.timedelta(0):
-        return 1.0, what
+def _side(gap: dt.timedelta, shortest: dt.timedelta, abutting: str, words: list[str] | None) -> float:
+    if gap <= _ZERO:
+        if words is not None:
+            words.append(abutting)
+        return 1.0
     if gap < shortest:
-        return 0.0, f"leaves a {int(gap.total_seconds() // 60)}-minute gap too short for any appointment"
-    return NEUTRAL, None
+        if words is not None:
+            words.append(
+                f"leaves a {int(gap.total_seconds() // 60)}-minute gap too short for any appointment"
+            )
+        return 0.0
+    return NEUTRAL
 
 
 def compactness(
@@ -89,38 +105,47 @@ def compactness(
     before_is_booking: bool,
     after_is_booking: bool,
     shortest: dt.timedelta,
-) -> tuple[float, list[str]]:
-    before, before_words = _side(
+    words: list[str] | None = None,
+) -> float:
+    if before_is_booking and after_is_booking and gap_before <= _ZERO and gap_after <= _ZERO:
+        if words is not None:
+            words.append("closes a gap exactly")
+        return 1.0
+    before = _side(
         gap_before,
         shortest,
         "right after a booking" if before_is_booking else "at the start of a working window",
+        words,
     )
-    after, after_words = _side(
+    after = _side(
         gap_after,
         shortest,
         "right before a booking" if after_is_booking else "at the end of a working window",
+        words,
     )
-    words = [w for w in (before_words, after_words) if w]
-    if before == 1.0 and after == 1.0 and before_is_booking and after_is_booking:
-        words = ["closes a gap exactly"]
-    return (before + after) / 2, words
+    return (before + after) / 2
 
 
-def room_switch(room: str, neighbour_rooms: list[str]) -> tuple[float, list[str]]:
+def room_switch(room: str, neighbour_rooms: list[str], words: list[str] | None = None) -> float:
     if not neighbour_rooms:
-        return 1.0, []
+        return 1.0
     same = sum(1 for r in neighbour_rooms if r == room)
-    if same == len(neighbour_rooms):
-        return 1.0, [f"the provider stays in room {room}"]
-    if same:
-        return same / len(neighbour_rooms), [f"the provider uses room {room} on one side"]
-    return 0.0, [f"the provider must switch to room {room}"]
+    if words is not None:
+        if same == len(neighbour_rooms):
+            words.append(f"the provider stays in room {room}")
+        elif same:
+            words.append(f"the provider uses room {room} on one side")
+        else:
+            words.append(f"the provider must switch to room {room}")
+    return same / len(neighbour_rooms)
 
 
-def overbooking(seat: int) -> tuple[float, list[str]]:
+def overbooking(seat: int, words: list[str] | None = None) -> float:
     if seat == 0:
-        return 1.0, []
-    return 1.0 / (seat + 1), [f"overbooking seat {seat}: shares the provider's booked time"]
+        return 1.0
+    if words is not None:
+        words.append(f"overbooking seat {seat}: shares the provider's booked time")
+    return 1.0 / (seat + 1)
 
 
 def total(weights: Weights, factors: Factors) -> float:

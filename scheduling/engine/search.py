@@ -17,28 +17,23 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import heapq
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scheduling.engine import scoring
 from scheduling.engine.calendar import days, local_date, working_windows
-from scheduling.engine.intervals import Timeline
+from scheduling.engine.intervals import EMPTY, Span, Timeline
 from scheduling.engine.rules import max_extra_seats
 from scheduling.engine.types import (
-    AppointmentTypeSpec,
-    Booking,
     Factors,
     Interval,
     ProviderSpec,
-    RoomSpec,
     SearchResult,
     Slot,
     SlotQuery,
     Snapshot,
 )
-
-_EMPTY = Timeline(())
 
 
 @dataclass(frozen=True)
@@ -66,60 +61,74 @@ def _taken(conflict: str, message: str) -> Verdict:
     return Verdict(ok=False, conflict=conflict, message=message)
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A valid slot before it is explained: what ranking needs, and what explaining needs."""
+
+    key: tuple[bool, float, dt.datetime, str]  # overbook?, -score, start, provider
+    provider: str
+    room: str
+    seat: int
+    start: dt.datetime
+    window: Interval
+    neighbours: tuple[str, ...]
+
+
 class _Index:
     """The snapshot's bookings arranged for one query: a timeline per seat."""
 
     def __init__(self, snapshot: Snapshot, query: SlotQuery):
-        provider_seats: dict[tuple[str, int], list[Interval]] = defaultdict(list)
-        room_seats: dict[tuple[str, int], list[Interval]] = defaultdict(list)
-        regular: dict[str, list[Booking]] = defaultdict(list)
-        patient_spans: list[Interval] = []
-        for booking in snapshot.bookings:
-            provider_seats[booking.provider, booking.seat].append(booking.blocked)
-            room_seats[booking.room, booking.seat].append(booking.blocked)
-            if booking.seat == 0:
-                regular[booking.provider].append(booking)
-            if query.patient is not None and booking.patient == query.patient:
-                patient_spans.append(booking.span)
-        # The database keeps each seat's bookings disjoint; merging anyway costs little and
-        # keeps the engine right even on a snapshot that was assembled by hand.
-        self.provider_seats = {key: Timeline(v) for key, v in provider_seats.items()}
-        self.room_seats = {key: Timeline(v) for key, v in room_seats.items()}
+        provider_seats: dict[tuple[str, int], list[Span]] = defaultdict(list)
+        room_seats: dict[tuple[str, int], list[Span]] = defaultdict(list)
+        regular: dict[str, list[tuple[dt.datetime, dt.datetime, str, dt.datetime]]] = defaultdict(list)
+        patient_spans: list[Span] = []
+        for b in snapshot.bookings:
+            blocked = (b.blocked_start, b.blocked_end)
+            provider_seats[b.provider, b.seat].append(blocked)
+            room_seats[b.room, b.seat].append(blocked)
+            if b.seat == 0:
+                regular[b.provider].append((b.blocked_start, b.blocked_end, b.room, b.start))
+            if query.patient is not None and b.patient == query.patient:
+                patient_spans.append((b.start, b.end))
+        self.provider_seats = {key: Timeline(spans) for key, spans in provider_seats.items()}
+        self.room_seats = {key: Timeline(spans) for key, spans in room_seats.items()}
         self.patient = Timeline(patient_spans)
-        self.time_off = {p.code: Timeline(p.time_off) for p in snapshot.providers}
-        self.regular: dict[str, tuple[Sequence[Booking], list[dt.datetime], list[dt.datetime]]] = {}
-        for code, bookings in regular.items():
-            ordered = sorted(bookings, key=lambda b: b.blocked_start)
+        time_off = {p.code: [(t.start, t.end) for t in p.time_off] for p in snapshot.providers}
+        self.time_off = {code: Timeline(spans) for code, spans in time_off.items()}
+        # Each provider's regular bookings in order, for the neighbours of a slot: blocked
+        # starts and ends to search, rooms and local dates to read.
+        tz = snapshot.rules.tz
+        self.regular: dict[str, tuple[list[dt.datetime], list[dt.datetime], list[str], list[dt.date]]] = {}
+        for code, rows in regular.items():
+            rows.sort()
             self.regular[code] = (
-                ordered,
-                [b.blocked_start for b in ordered],
-                [b.blocked_end for b in ordered],
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [local_date(r[3], tz) for r in rows],
             )
         # What a slot's compactness is measured against: booked seat-0 time and time off.
         self.busy = {
-            p.code: Timeline([b.blocked for b in regular.get(p.code, ())] + list(p.time_off))
-            for p in snapshot.providers
+            code: Timeline([(r[0], r[1]) for r in regular.get(code, ())] + spans)
+            for code, spans in time_off.items()
         }
 
-    def provider_free(self, provider: str, seat: int, blocked: Interval) -> bool:
-        return not self.provider_seats.get((provider, seat), _EMPTY).overlaps(blocked.start, blocked.end)
+    def provider_free(self, provider: str, seat: int, start: dt.datetime, end: dt.datetime) -> bool:
+        return not self.provider_seats.get((provider, seat), EMPTY).overlaps(start, end)
 
-    def room_free(self, room: str, seat: int, blocked: Interval) -> bool:
-        return not self.room_seats.get((room, seat), _EMPTY).overlaps(blocked.start, blocked.end)
+    def room_free(self, room: str, seat: int, start: dt.datetime, end: dt.datetime) -> bool:
+        return not self.room_seats.get((room, seat), EMPTY).overlaps(start, end)
 
     def neighbour_rooms(
-        self, provider: str, blocked: Interval, day: dt.date, snapshot: Snapshot
-    ) -> list[str]:
+        self, provider: str, start: dt.datetime, end: dt.datetime, day: dt.date
+    ) -> tuple[str, ...]:
         """Rooms of the provider's regular bookings just before and just after, that day."""
-        bookings, starts, ends = self.regular.get(provider, ((), [], []))
-        tz = snapshot.rules.tz
-        rooms = []
-        before = bisect.bisect_right(ends, blocked.start) - 1
-        after = bisect.bisect_left(starts, blocked.end)
-        for i in (before, after):
-            if 0 <= i < len(bookings) and local_date(bookings[i].start, tz) == day:
-                rooms.append(bookings[i].room)
-        return rooms
+        if provider not in self.regular:
+            return ()
+        starts, ends, rooms, dates = self.regular[provider]
+        before = bisect.bisect_right(ends, start) - 1
+        after = bisect.bisect_left(starts, end)
+        return tuple(rooms[i] for i in (before, after) if 0 <= i < len(rooms) and dates[i] == day)
 
 
 class _Search:
@@ -139,14 +148,17 @@ class _Search:
         self.last_day = today + dt.timedelta(days=self.rules.booking_horizon_days)
         # Rooms that have the equipment, the best candidates first: fewest unneeded
         # machines (keep the ECG room free for ECGs), then by code.
-        self.rooms = sorted(
-            (r for r in snapshot.rooms if self.type.required_equipment <= r.equipment),
-            key=lambda r: (len(r.equipment - self.type.required_equipment), r.code),
-        )
-        self.room_codes = {r.code for r in self.rooms}
-
-    def blocked(self, start: dt.datetime) -> Interval:
-        return Interval(start - self.before, start + self.duration + self.after)
+        self.rooms = [
+            r.code
+            for r in sorted(
+                (r for r in snapshot.rooms if self.type.required_equipment <= r.equipment),
+                key=lambda r: (len(r.equipment - self.type.required_equipment), r.code),
+            )
+        ]
+        self.room_codes = set(self.rooms)
+        # The first free room in that order depends only on the seat and the time, not on
+        # the provider: providers sharing a grid share the answer.
+        self._first_free_room: dict[tuple[int, dt.datetime, dt.datetime], str | None] = {}
 
     def grid(self, window: Interval) -> list[dt.datetime]:
         """Starts on the window's grid whose blocked range fits inside the window."""
@@ -159,112 +171,130 @@ class _Search:
             start += self.step
         return starts
 
-    def timely(self, start: dt.datetime, day: dt.date) -> bool:
-        return start >= self.earliest and day <= self.last_day
-
     def pick_room(
-        self, provider: str, seat: int, blocked: Interval, day: dt.date
-    ) -> tuple[str, list[str]] | None:
-        """The best free room at this seat, and the rooms of the provider's neighbours."""
-        neighbours = self.index.neighbour_rooms(provider, blocked, day, self.snapshot)
-        preferred = sorted(
-            {r for r in neighbours if r in self.room_codes},
-            key=lambda r: -neighbours.count(r),
-        )
-        for room in preferred:
-            if self.index.room_free(room, seat, blocked):
-                return room, neighbours
-        for spec in self.rooms:
-            if spec.code not in preferred and self.index.room_free(spec.code, seat, blocked):
-                return spec.code, neighbours
-        return None
+        self, seat: int, start: dt.datetime, end: dt.datetime, neighbours: tuple[str, ...]
+    ) -> str | None:
+        """The best free room at this seat over the blocked ``[start, end)``: the one the
+        provider is in next to it, else the first free one in preference order."""
+        for room in sorted(set(neighbours), key=lambda r: -neighbours.count(r)) if neighbours else ():
+            if room in self.room_codes and self.index.room_free(room, seat, start, end):
+                return room
+        key = (seat, start, end)
+        if key not in self._first_free_room:
+            self._first_free_room[key] = next(
+                (room for room in self.rooms if self.index.room_free(room, seat, start, end)), None
+            )
+        return self._first_free_room[key]
 
-    def make_slot(
-        self, provider: str, room: str, seat: int, start: dt.datetime, window: Interval, neighbours: list[str]
-    ) -> Slot:
+    def factors(
+        self,
+        provider: str,
+        room: str,
+        seat: int,
+        start: dt.datetime,
+        window: Interval,
+        neighbours: tuple[str, ...],
+        words: list[str] | None = None,
+    ) -> Factors:
         end = start + self.duration
-        blocked = self.blocked(start)
-        pref, pref_words = scoring.preference(self.query.preferences, provider, start, end, self.rules.tz)
+        preference = scoring.preference(self.query.preferences, provider, start, end, self.rules.tz, words)
         if seat == 0:
-            prev_end, next_start = self.index.busy[provider].free_span(blocked.start, blocked.end)
+            blocked_start, blocked_end = start - self.before, end + self.after
+            prev_end, next_start = self.index.busy[provider].free_span(blocked_start, blocked_end)
             left = max(prev_end, window.start) if prev_end else window.start
             right = min(next_start, window.end) if next_start else window.end
-            compact, compact_words = scoring.compactness(
-                blocked.start - left,
-                right - blocked.end,
+            compactness = scoring.compactness(
+                blocked_start - left,
+                right - blocked_end,
                 before_is_booking=left > window.start,
                 after_is_booking=right < window.end,
                 shortest=self.shortest,
+                words=words,
             )
         else:
-            compact, compact_words = scoring.NEUTRAL, []
-        switch, switch_words = scoring.room_switch(room, neighbours)
-        over, over_words = scoring.overbooking(seat)
-        factors = Factors(round(pref, 4), round(compact, 4), round(switch, 4), round(over, 4))
-        return Slot(
-            start=start,
-            end=end,
-            provider=provider,
-            room=room,
-            seat=seat,
-            score=scoring.total(self.rules.weights, factors),
-            factors=factors,
-            explanation=tuple(pref_words + compact_words + switch_words + over_words),
+            compactness = scoring.NEUTRAL
+        room_switch = scoring.room_switch(room, list(neighbours), words)
+        overbooking = scoring.overbooking(seat, words)
+        return Factors(preference, compactness, room_switch, overbooking)
+
+    def candidate(
+        self,
+        provider: str,
+        room: str,
+        seat: int,
+        start: dt.datetime,
+        window: Interval,
+        neighbours: tuple[str, ...],
+    ) -> _Candidate:
+        score = scoring.total(
+            self.rules.weights, self.factors(provider, room, seat, start, window, neighbours)
+        )
+        return _Candidate(
+            (seat > 0, -score, start, provider), provider, room, seat, start, window, neighbours
         )
 
-    def seat_for(self, provider: str, blocked: Interval, max_extra: int) -> int | None:
-        """Seat 0 when the provider's regular seat is free; otherwise the lowest free
-        overbooking seat, or None."""
-        if self.index.provider_free(provider, 0, blocked):
-            return 0
-        for seat in range(1, max_extra + 1):
-            if self.index.provider_free(provider, seat, blocked):
-                return seat
-        return None
+    def explain(self, c: _Candidate) -> Slot:
+        words: list[str] = []
+        factors = self.factors(c.provider, c.room, c.seat, c.start, c.window, c.neighbours, words)
+        return Slot(
+            start=c.start,
+            end=c.start + self.duration,
+            provider=c.provider,
+            room=c.room,
+            seat=c.seat,
+            score=-c.key[1],
+            factors=Factors(*(round(value, 4) for value in vars(factors).values())),
+            explanation=tuple(words),
+        )
 
-    def slots_for(self, provider: ProviderSpec) -> list[Slot]:
+    def candidates_for(self, provider: ProviderSpec) -> list[_Candidate]:
         max_extra = max_extra_seats(self.snapshot.overbooking_rules, provider.code, self.type.code)
         if not self.query.include_overbooking:
             max_extra = 0
         time_off = self.index.time_off[provider.code]
-        slots = []
+        patient = self.index.patient
+        found = []
         for day in days(self.query.date_from, self.query.date_to):
             if day in self.rules.closures or day > self.last_day:
                 continue
             for window in working_windows(provider, day, self.rules.tz):
                 for start in self.grid(window):
-                    if not self.timely(start, day):
+                    if start < self.earliest:
                         continue
-                    blocked = self.blocked(start)
-                    if time_off.overlaps(blocked.start, blocked.end):
+                    blocked_start, blocked_end = start - self.before, start + self.duration + self.after
+                    if time_off.overlaps(blocked_start, blocked_end):
                         continue
-                    if self.index.patient.overlaps(start, start + self.duration):
+                    if patient.overlaps(start, start + self.duration):
                         continue
-                    slot = self.seat_and_room(provider.code, start, blocked, window, day, max_extra)
-                    if slot is not None:
-                        slots.append(slot)
-        return slots
+                    found_one = self.seat_and_room(
+                        provider.code, start, blocked_start, blocked_end, window, day, max_extra
+                    )
+                    if found_one is not None:
+                        found.append(found_one)
+        return found
 
     def seat_and_room(
         self,
         provider: str,
         start: dt.datetime,
-        blocked: Interval,
+        blocked_start: dt.datetime,
+        blocked_end: dt.datetime,
         window: Interval,
         day: dt.date,
         max_extra: int,
-    ) -> Slot | None:
-        seat = self.seat_for(provider, blocked, max_extra)
-        while seat is not None and seat <= max_extra:
-            picked = self.pick_room(provider, seat, blocked, day)
-            if picked is not None:
-                return self.make_slot(provider, picked[0], seat, start, window, picked[1])
-            if seat == 0:
-                return None  # the provider is free but no room is: not an overbooking case
-            seat = next(
-                (s for s in range(seat + 1, max_extra + 1) if self.index.provider_free(provider, s, blocked)),
-                None,
-            )
+    ) -> _Candidate | None:
+        """A regular seat when the provider's seat 0 is free; otherwise the lowest seat
+        1..max_extra free on the provider and on a room."""
+        neighbours = self.index.neighbour_rooms(provider, blocked_start, blocked_end, day)
+        if self.index.provider_free(provider, 0, blocked_start, blocked_end):
+            room = self.pick_room(0, blocked_start, blocked_end, neighbours)
+            # A free provider with no free room is not an overbooking case.
+            return None if room is None else self.candidate(provider, room, 0, start, window, neighbours)
+        for seat in range(1, max_extra + 1):
+            if self.index.provider_free(provider, seat, blocked_start, blocked_end):
+                room = self.pick_room(seat, blocked_start, blocked_end, neighbours)
+                if room is not None:
+                    return self.candidate(provider, room, seat, start, window, neighbours)
         return None
 
 
@@ -272,18 +302,22 @@ def find_slots(snapshot: Snapshot, query: SlotQuery, *, limit: int | None = None
     """Every valid slot for the query, best first; ``total`` counts them before ``limit``.
 
     Ordering: regular seats before overbooking seats, then score descending, then start,
-    then provider code, so equal inputs always give equal answers.
+    then provider code, so equal inputs always give equal answers. Every candidate is
+    scored; only the ones returned are explained.
     """
     search = _Search(snapshot, query)
-    slots: list[Slot] = []
+    candidates: list[_Candidate] = []
     for provider in snapshot.providers:
         if query.provider is not None and provider.code != query.provider:
             continue
         if not query.appointment_type.allows(provider.code):
             continue
-        slots.extend(search.slots_for(provider))
-    slots.sort(key=lambda s: (s.seat > 0, -s.score, s.start, s.provider))
-    return SearchResult(slots=tuple(slots if limit is None else slots[:limit]), total=len(slots))
+        candidates.extend(search.candidates_for(provider))
+    if limit is None:
+        best = sorted(candidates, key=lambda c: c.key)
+    else:
+        best = heapq.nsmallest(limit, candidates, key=lambda c: c.key)
+    return SearchResult(slots=tuple(search.explain(c) for c in best), total=len(candidates))
 
 
 def check_slot(
@@ -305,9 +339,8 @@ def check_slot(
     if provider_spec is None or not appointment_type.allows(provider):
         return _reject("provider_not_allowed", f"{provider} does not perform {appointment_type.code}.")
     if room_spec is None or not appointment_type.required_equipment <= room_spec.equipment:
-        missing = ", ".join(
-            sorted(appointment_type.required_equipment - (room_spec.equipment if room_spec else set()))
-        )
+        have = room_spec.equipment if room_spec else frozenset()
+        missing = ", ".join(sorted(appointment_type.required_equipment - have))
         return _reject("room_lacks_equipment", f"Room {room} lacks the equipment this type needs: {missing}.")
     day = local_date(start, tz)
     if start < snapshot.now:
@@ -320,9 +353,9 @@ def check_slot(
         return _reject("beyond_horizon", f"Bookings open at most {horizon} days ahead.")
     if day in snapshot.rules.closures:
         return _reject("closure", f"The clinic is closed on {day.isoformat()}.")
-    blocked = search.blocked(start)
+    blocked_start, blocked_end = start - search.before, start + search.duration + search.after
     windows = working_windows(provider_spec, day, tz)
-    window = next((w for w in windows if w.contains(blocked)), None)
+    window = next((w for w in windows if w.start <= blocked_start and blocked_end <= w.end), None)
     if window is None:
         if any(w.start <= start < w.end for w in windows):
             return _reject(
@@ -337,30 +370,30 @@ def check_slot(
             f"Appointments start every {snapshot.rules.slot_minutes} minutes"
             f" from {window.start.astimezone(tz):%H:%M}.",
         )
-    if search.index.time_off[provider].overlaps(blocked.start, blocked.end):
+    index = search.index
+    if index.time_off[provider].overlaps(blocked_start, blocked_end):
         return _reject("time_off", f"{provider} is off then.")
-    if search.index.patient.overlaps(start, start + search.duration):
+    if index.patient.overlaps(start, start + search.duration):
         return _taken("patient", "The patient already has an appointment at that time.")
     if not overbook:
-        if not search.index.provider_free(provider, 0, blocked):
+        if not index.provider_free(provider, 0, blocked_start, blocked_end):
             return _taken("provider", f"{provider} is already booked then.")
-        if not search.index.room_free(room, 0, blocked):
+        if not index.room_free(room, 0, blocked_start, blocked_end):
             return _taken("room", f"Room {room} is already booked then.")
         seat = 0
     else:
-        if search.index.provider_free(provider, 0, blocked):
+        if index.provider_free(provider, 0, blocked_start, blocked_end):
             return _reject("overbooking_not_needed", f"{provider} is free then: book a regular seat.")
         max_extra = max_extra_seats(snapshot.overbooking_rules, provider, appointment_type.code)
         free = [
             s
             for s in range(1, max_extra + 1)
-            if search.index.provider_free(provider, s, blocked) and search.index.room_free(room, s, blocked)
+            if index.provider_free(provider, s, blocked_start, blocked_end)
+            and index.room_free(room, s, blocked_start, blocked_end)
         ]
         if not free:
             return _reject("no_overbooking_seat", "No overbooking seat is left at that time.")
         seat = free[0]
-    neighbours = search.index.neighbour_rooms(provider, blocked, day, snapshot)
-    return Verdict(ok=True, seat=seat, slot=search.make_slot(provider, room, seat, start, window, neighbours))
-
-
-__all__ = ["AppointmentTypeSpec", "RoomSpec", "Verdict", "check_slot", "find_slots"]
+    neighbours = index.neighbour_rooms(provider, blocked_start, blocked_end, day)
+    slot = search.explain(search.candidate(provider, room, seat, start, window, neighbours))
+    return Verdict(ok=True, seat=seat, slot=slot)

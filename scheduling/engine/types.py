@@ -134,6 +134,7 @@ class Snapshot:
     rooms: tuple[RoomSpec, ...]
     bookings: tuple[Booking, ...]
     overbooking_rules: tuple[OverbookingRule, ...] = ()
+    appointment_types: Mapping[str, AppointmentTypeSpec] = field(default_factory=dict)
     # The shortest blocked length of any type the clinic offers: a gap shorter than this
     # can never be filled, so leaving one is penalised.
     shortest_type_minutes: int = 15
