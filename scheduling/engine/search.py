@@ -176,7 +176,8 @@ class _Search:
     ) -> str | None:
         """The best free room at this seat over the blocked ``[start, end)``: the one the
         provider is in next to it, else the first free one in preference order."""
-        for room in sorted(set(neighbours), key=lambda r: -neighbours.count(r)) if neighbours else ():
+        # The room of the booking before, then of the one after (both, when they agree).
+        for room in dict.fromkeys(neighbours):
             if room in self.room_codes and self.index.room_free(room, seat, start, end):
                 return room
         key = (seat, start, end)
