@@ -3,15 +3,17 @@
     .venv/bin/python bench/booking.py [--seconds 20] [--clients 8] [--workers 4]
 
 Builds a scratch database (``bench_booking`` on DATABASE_URL's server, or on the embedded
-server), loads the demo clinic without bookings, starts gunicorn on 127.0.0.1, and lets
-each client book random grid times (random patient, type, provider, room) as fast as it
-can. Conflicts are answered 409 and unofferable times 422; afterwards SQL must find no
-overlap on any provider, room or patient, and every 201 must be in the database.
+server), loads the demo clinic without bookings, starts gunicorn on 127.0.0.1, collects
+the slots the engine offers over the next two working weeks, and lets the clients book
+them, shuffled, for random patients, as fast as they can. Offered slots overlap one
+another, so clients collide: those conflicts must be answered 409. Afterwards SQL must
+find no overlap on any provider, room or patient, and every 201 must be in the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import json
 import os
@@ -118,10 +120,6 @@ def main() -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        providers = [
-            p["code"] for p in requests.get(f"{root}/api/v1/providers", headers=headers, timeout=5).json()
-        ]
-        rooms = requests.get(f"{root}/api/v1/rooms", headers=headers, timeout=5).json()
         types = requests.get(f"{root}/api/v1/appointment-types", headers=headers, timeout=5).json()
         patients = [p["code"] for p in demo["patients"]]
         tz = demo["clinic"]["timezone"]
@@ -130,8 +128,56 @@ def main() -> None:
         zone = ZoneInfo(tz)
         today = dt.datetime.now(zone).date()
         monday = today + dt.timedelta(days=7 - today.weekday())
-        days = [monday + dt.timedelta(days=d) for d in range(5)]
-        clocks = [dt.time(h, m) for h in range(8, 17) for m in (0, 15, 30, 45)]
+        days = [
+            monday + dt.timedelta(days=d) for d in range(40) if (monday + dt.timedelta(days=d)).weekday() < 5
+        ]
+        # What a front desk books: slots the engine offered. Offered slots overlap one
+        # another (one per provider and start), so racing clients still collide: 409s.
+        pool: list[dict] = []
+        for day in days:
+            for kind in types:
+                offered = requests.get(
+                    f"{root}/api/v1/slots",
+                    params={
+                        "appointment_type": kind["code"],
+                        "date_from": day,
+                        "date_to": day,
+                        "limit": 1000,
+                        "overbook": "false",
+                    },
+                    headers=headers,
+                    timeout=30,
+                ).json()["slots"]
+                pool += [
+                    {
+                        "appointment_type": kind["code"],
+                        "provider": o["provider"],
+                        "room": o["room"],
+                        "start": o["start"],
+                    }
+                    for o in offered
+                ]
+        # Keep a plan a clinic could really fill (no two kept slots share a provider or a
+        # room), then send one request in ten a second time: those must come back 409.
+        by_code = {t["code"]: t for t in types}
+        held: dict[str, list[tuple[dt.datetime, dt.datetime]]] = collections.defaultdict(list)
+        plan = []
+        for slot in sorted(pool, key=lambda o: o["start"]):
+            kind = by_code[slot["appointment_type"]]
+            start = dt.datetime.fromisoformat(slot["start"])
+            blocked = (
+                start - dt.timedelta(minutes=kind["buffer_before_minutes"]),
+                start + dt.timedelta(minutes=kind["duration_minutes"] + kind["buffer_after_minutes"]),
+            )
+            keys = ("p:" + slot["provider"], "r:" + slot["room"])
+            if all(b[1] <= blocked[0] or blocked[1] <= b[0] for key in keys for b in held[key][-8:]):
+                for key in keys:
+                    held[key].append(blocked)
+                plan.append(slot)
+        rng = random.Random(2027)
+        plan += rng.sample(plan, len(plan) // 10)
+        rng.shuffle(plan)
+        work = collections.deque(plan)
 
         latencies: list[float] = []
         statuses: dict[int, int] = {}
@@ -143,20 +189,10 @@ def main() -> None:
             rng = random.Random(seed)
             with requests.Session() as session:
                 while time.monotonic() < deadline:
-                    kind = rng.choice(types)
-                    allowed = kind["providers"] or providers
-                    fitting = [
-                        r["code"] for r in rooms if set(kind["required_equipment"]) <= set(r["equipment"])
-                    ]
-                    body = {
-                        "patient": rng.choice(patients),
-                        "appointment_type": kind["code"],
-                        "provider": rng.choice(allowed),
-                        "room": rng.choice(fitting),
-                        "start": dt.datetime.combine(
-                            rng.choice(days), rng.choice(clocks), tzinfo=zone
-                        ).isoformat(),
-                    }
+                    try:
+                        body = {**work.popleft(), "patient": rng.choice(patients)}
+                    except IndexError:
+                        return
                     started = time.perf_counter()
                     response = session.post(
                         f"{root}/api/v1/appointments", json=body, headers=headers, timeout=10

@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema, Status
 from clinic.api import resolve_clinic
 from clinic.errors import Forbidden, NotFound, ValidationFailed
 from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
+from clinic.roles import has_permission
 
 router = Router()
 SEARCH_LIMIT = 50
@@ -67,7 +68,7 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
 
 @router.post("/patients", response={201: dict}, tags=["patients"])
 def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Status:
-    if not request.user.has_perm("clinic.add_patient"):  # type: ignore[union-attr]
+    if not has_permission(request.user, "clinic.add_patient"):
         raise Forbidden("Your role may not add patients.")
     the_clinic = resolve_clinic(clinic)
     if payload.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", payload.email):

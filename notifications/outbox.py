@@ -22,6 +22,8 @@ from scheduling.models import Appointment
 
 DELIVERY_TASK = "notifications.delivery.deliver_event"
 PAYLOAD_LOCALE = "en"
+# What a payload names, loaded with the appointment in one query.
+PAYLOAD_RELATIONS = ("clinic", "patient", "appointment_type", "provider", "room")
 
 
 def record_event(
@@ -31,34 +33,45 @@ def record_event(
     previous: Appointment | None = None,
     reason: str | None = None,
     patient: Patient | None = None,
+    locked: bool = False,
 ) -> OutboxEvent:
     """Write the outbox row announcing a change to ``appointment``.
 
     Precondition: called inside the transaction that saved the change, after saving it;
     the payload describes the appointment as stored. ``patient`` is the recipient when it
     is not the appointment's own (``waitlist.slot_available``); ``previous`` is the
-    appointment a reschedule replaced.
+    appointment a reschedule replaced. ``locked=True`` says the caller holds the row (it
+    locked it, or inserted it in this transaction) with ``PAYLOAD_RELATIONS`` loaded.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event() must run inside the transaction of the change it announces.")
     kind = EventType(event_type)
     # The row lock serialises events of one appointment, so sequence numbers are handed
-    # out in commit order (and the unique constraint never fires). Services already
-    # hold it when they change an appointment; the same query loads what the payload names.
-    locked = (
-        Appointment.objects.select_related("clinic", "patient", "appointment_type", "provider", "room")
-        .select_for_update(of=("self",))
-        .get(pk=appointment.pk)
-    )
-    last = OutboxEvent.objects.filter(appointment=locked).aggregate(last=Max("sequence"))["last"]
+    # out in commit order (and the unique constraint never fires). The services already
+    # hold it, with what the payload names loaded (``locked=True``); otherwise one query
+    # takes the lock and loads them.
+    if locked:
+        locked_appointment = appointment
+    else:
+        locked_appointment = (
+            Appointment.objects.select_related(*PAYLOAD_RELATIONS)
+            .select_for_update(of=("self",))
+            .get(pk=appointment.pk)
+        )
+    last = OutboxEvent.objects.filter(appointment=locked_appointment).aggregate(last=Max("sequence"))["last"]
     sequence = (last or 0) + 1
     hub_configured = bool(settings.NOTIFICATION_HUB_URL)
     event = OutboxEvent.objects.create(
         event_type=kind.value,
-        event_id=f"{kind.value}:{locked.pk}:{sequence}",
-        appointment=locked,
+        event_id=f"{kind.value}:{locked_appointment.pk}:{sequence}",
+        appointment=locked_appointment,
         sequence=sequence,
-        payload=build_payload(locked, previous=previous, reason=reason, patient=patient or locked.patient),
+        payload=build_payload(
+            locked_appointment,
+            previous=previous,
+            reason=reason,
+            patient=patient or locked_appointment.patient,
+        ),
         status=OutboxStatus.PENDING if hub_configured else OutboxStatus.SKIPPED,
     )
     if hub_configured:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from clinic.errors import InvalidTransition, NotFound, SlotTaken, SlotUnavailable, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from notifications.models import EventType
-from notifications.outbox import record_event
+from notifications.outbox import PAYLOAD_RELATIONS, record_event
 from scheduling import selectors
 from scheduling.engine.calendar import local_date
 from scheduling.models import (
@@ -64,7 +64,7 @@ def _history(appointment: Appointment, action: str, actor: Any, changes: dict[st
 
 
 def _locked(appointment_id: int, clinic: Clinic | None = None) -> Appointment:
-    queryset = Appointment.objects.select_for_update()
+    queryset = Appointment.objects.select_related(*PAYLOAD_RELATIONS).select_for_update(of=("self",))
     if clinic is not None:
         queryset = queryset.filter(clinic=clinic)
     appointment = queryset.filter(pk=appointment_id).first()
@@ -177,7 +177,7 @@ def appointment_book(
         now=now or timezone.now(),
         backfill_of=backfill_of,
     )
-    record_event(event_type=EventType.BOOKED, appointment=appointment)
+    record_event(event_type=EventType.BOOKED, appointment=appointment, locked=True)
     return appointment
 
 
@@ -217,7 +217,7 @@ def appointment_change_status(
         raise ValidationFailed({"action": f"Unknown action {action!r}."})
     appointment = _transition(_locked(appointment_id, clinic), action, actor, now or timezone.now())
     if action in EVENT_BY_ACTION:
-        record_event(event_type=EVENT_BY_ACTION[action], appointment=appointment)
+        record_event(event_type=EVENT_BY_ACTION[action], appointment=appointment, locked=True)
     return appointment
 
 
@@ -239,7 +239,7 @@ def appointment_cancel(
     """Cancel, freeing the time at once; answers with who could take the freed time."""
     now = now or timezone.now()
     appointment = _cancel(_locked(appointment_id, clinic), reason, actor, now)
-    record_event(event_type=EventType.CANCELLED, appointment=appointment, reason=reason or None)
+    record_event(event_type=EventType.CANCELLED, appointment=appointment, reason=reason or None, locked=True)
     candidates = backfill_candidates(freed=appointment, now=now)
     _announce_to_waitlist(appointment, candidates)
     return appointment, candidates
@@ -274,7 +274,9 @@ def appointment_reschedule(
         now=now,
         rescheduled_from=old,
     )
-    record_event(event_type=EventType.RESCHEDULED, appointment=new, previous=old, reason="rescheduled")
+    record_event(
+        event_type=EventType.RESCHEDULED, appointment=new, previous=old, reason="rescheduled", locked=True
+    )
     candidates = backfill_candidates(freed=old, now=now)
     _announce_to_waitlist(old, candidates)
     return new, old, candidates
@@ -284,7 +286,10 @@ def _announce_to_waitlist(freed: Appointment, candidates: list[BackfillCandidate
     for candidate in candidates:
         if candidate.source == "waitlist":
             record_event(
-                event_type=EventType.WAITLIST_SLOT_AVAILABLE, appointment=freed, patient=candidate.patient
+                event_type=EventType.WAITLIST_SLOT_AVAILABLE,
+                appointment=freed,
+                patient=candidate.patient,
+                locked=True,
             )
 
 
