@@ -16,7 +16,7 @@ from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 from ninja.security.session import SessionAuthIsStaff
@@ -126,6 +126,14 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     return error_response(
         401, "unauthorized", "Send a valid API token (Authorization: Bearer ...) or log in."
     )
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = error_response(429, "rate_limited", "Too many requests: slow down and try again shortly.")
+    if exc.wait:
+        response["Retry-After"] = str(max(1, int(exc.wait)))
+    return response
 
 
 @api.exception_handler(HttpError)

@@ -301,3 +301,18 @@ def test_snapshot_reads_a_fixed_number_of_queries(setup, django_assert_num_queri
     with django_assert_num_queries(2):
         big = read(30)
     assert len(big.providers) == len(small.providers) + 3
+
+
+def test_too_many_requests_are_429_rate_limited(client, setup, django_user_model, monkeypatch):
+    from clinic.api import api as ninja_api
+
+    throttle = ninja_api.throttle[0]
+    monkeypatch.setattr(throttle, "num_requests", 3)
+    token = ApiToken.issue(django_user_model.objects.create_user("eager", is_staff=True))[1]
+    statuses = [
+        client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}").status_code for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert int(response["Retry-After"]) >= 1
