@@ -24,6 +24,7 @@ from ninja.throttling import AuthRateThrottle
 
 from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import ApiToken, Clinic
+from scheduling.engine import calendar
 
 logger = logging.getLogger(__name__)
 
@@ -199,4 +200,4 @@ def parse_aware(value: str, field: str) -> dt.datetime:
 
 
 def local_iso(moment: dt.datetime, clinic: Clinic) -> str:
-    return moment.astimezone(clinic.tz).isoformat()
+    return calendar.local_iso(moment, clinic.tz)

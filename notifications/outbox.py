@@ -7,7 +7,6 @@ neither fail nor slow the change itself.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import zoneinfo
 from typing import Any
@@ -18,6 +17,7 @@ from django.db.models import Max
 
 from clinic.models import Patient
 from notifications.models import EventType, OutboxEvent, OutboxStatus
+from scheduling.engine.calendar import local_iso
 from scheduling.models import Appointment
 
 DELIVERY_TASK = "notifications.delivery.deliver_event"
@@ -123,8 +123,3 @@ def appointment_summary(appointment: Appointment, tz: zoneinfo.ZoneInfo) -> dict
         "end": local_iso(appointment.end, tz),
         "status": str(appointment.status),
     }
-
-
-def local_iso(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
-    """``2027-03-08T09:00:00+01:00``: the clinic's wall clock with its offset."""
-    return moment.astimezone(tz).isoformat(timespec="seconds")

@@ -49,3 +49,8 @@ def working_windows(provider: ProviderSpec, day: dt.date, tz: ZoneInfo) -> list[
 
 def local_date(moment: dt.datetime, tz: ZoneInfo) -> dt.date:
     return moment.astimezone(tz).date()
+
+
+def local_iso(moment: dt.datetime, tz: ZoneInfo) -> str:
+    """``2027-03-08T09:00:00+01:00``: the clinic's wall clock with the offset in force."""
+    return moment.astimezone(tz).isoformat(timespec="seconds")
