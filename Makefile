@@ -43,6 +43,7 @@ test-db: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/slots.py
+	$(PY) bench/booking.py
 
 clean:
 	rm -rf $(VENV) var
