@@ -185,14 +185,19 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
             backfill_of = Appointment.objects.filter(clinic=the_clinic, pk=payload.backfill_of).first()
             if backfill_of is None:
                 raise ValidationFailed({"backfill_of": f"No appointment with id {payload.backfill_of}."})
+        named = selectors.by_codes(
+            the_clinic,
+            patient=(Patient, payload.patient),
+            appointment_type=(AppointmentType, payload.appointment_type),
+            provider=(Provider, payload.provider),
+            room=(Room, payload.room),
+        )
         appointment = services.appointment_book(
             clinic=the_clinic,
-            patient=selectors.get_by_code(Patient, the_clinic, payload.patient, "patient"),
-            appointment_type=selectors.get_by_code(
-                AppointmentType, the_clinic, payload.appointment_type, "appointment_type"
-            ),
-            provider=selectors.get_by_code(Provider, the_clinic, payload.provider, "provider"),
-            room=selectors.get_by_code(Room, the_clinic, payload.room, "room"),
+            patient=named["patient"],
+            appointment_type=named["appointment_type"],
+            provider=named["provider"],
+            room=named["room"],
             start=start,
             overbook=payload.overbook,
             note=payload.note,
