@@ -7,6 +7,7 @@ mounts them under ``/api/v1/``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from typing import Any
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
@@ -25,6 +26,7 @@ from ninja.throttling import AuthRateThrottle
 from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import ApiToken, Clinic
 from scheduling.engine import calendar
+from scheduling.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +203,28 @@ def parse_aware(value: str, field: str) -> dt.datetime:
 
 def local_iso(moment: dt.datetime, clinic: Clinic) -> str:
     return calendar.local_iso(moment, clinic.tz)
+
+
+def idempotent(request: HttpRequest, produce: Any) -> Any:
+    """Replay the first answer to a repeated ``Idempotency-Key``; otherwise run ``produce``.
+
+    A concurrent duplicate cannot book twice either way: it holds the same patient at the
+    same time, which the patient exclusion constraint refuses.
+    """
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return Status(*produce())
+    if len(key) > 255:
+        raise ValidationFailed({"Idempotency-Key": "At most 255 characters."})
+    fingerprint = hashlib.sha256(request.body).hexdigest()
+    lookup = {"user": request.user, "key": key, "path": request.path}
+    previous = IdempotencyRecord.objects.filter(**lookup).first()
+    if previous is None:
+        status, body = produce()
+        IdempotencyRecord.objects.get_or_create(
+            **lookup, defaults={"fingerprint": fingerprint, "status_code": status, "body": body}
+        )
+        return Status(status, body)
+    if previous.fingerprint != fingerprint:
+        raise ValidationFailed({"Idempotency-Key": "This key was already used for a different request."})
+    return JsonResponse(previous.body, status=previous.status_code, headers={"Idempotent-Replayed": "true"})

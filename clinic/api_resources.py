@@ -6,12 +6,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import F, Func, Q, Value
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Schema
 
-from clinic.api import resolve_clinic
+from clinic import services
+from clinic.api import idempotent, resolve_clinic
 from clinic.errors import Forbidden, NotFound, ValidationFailed
 from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
 from clinic.roles import has_permission
@@ -67,20 +67,15 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
 
 
 @router.post("/patients", response={201: dict}, tags=["patients"])
-def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Status:
+def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Any:
     if not has_permission(request.user, "clinic.add_patient"):
         raise Forbidden("Your role may not add patients.")
-    the_clinic = resolve_clinic(clinic)
-    if payload.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", payload.email):
-        raise ValidationFailed({"email": "Not an email address."})
-    if payload.birth_date and payload.birth_date > dt.date.today():  # noqa: DTZ011 - a calendar date
-        raise ValidationFailed({"birth_date": "A birth date cannot be in the future."})
-    try:
-        with transaction.atomic():
-            patient = Patient.objects.create(clinic=the_clinic, **payload.dict())
-    except IntegrityError as exc:
-        raise ValidationFailed({"code": f"A patient with code {payload.code!r} already exists."}) from exc
-    return Status(201, patient_out(patient))
+
+    def create() -> tuple[int, dict[str, Any]]:
+        patient = services.patient_create(clinic=resolve_clinic(clinic), **payload.dict())
+        return 201, patient_out(patient)
+
+    return idempotent(request, create)
 
 
 @router.get("/patients/{code}", tags=["patients"])

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema
 
-from clinic.api import local_iso, parse_aware, resolve_clinic
+from clinic.api import idempotent, local_iso, parse_aware, resolve_clinic
 from clinic.errors import Forbidden, NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from clinic.roles import can_book, can_change_appointments
 from scheduling import jobs, selectors, services
-from scheduling.models import Appointment, AppointmentStatus, IdempotencyRecord, WaitlistEntry
+from scheduling.models import Appointment, AppointmentStatus, WaitlistEntry
 
 router = Router()
 MAX_LIST = 1000
@@ -126,31 +125,6 @@ def _require(allowed: bool, what: str) -> None:
         raise Forbidden(f"Your role may not {what}.")
 
 
-def _idempotent(request: HttpRequest, produce: Any) -> Any:
-    """Replay the first answer to a repeated ``Idempotency-Key``; otherwise run ``produce``.
-
-    A concurrent duplicate cannot book twice either way: it holds the same patient at the
-    same time, which the patient exclusion constraint refuses.
-    """
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        return Status(*produce())
-    if len(key) > 255:
-        raise ValidationFailed({"Idempotency-Key": "At most 255 characters."})
-    fingerprint = hashlib.sha256(request.body).hexdigest()
-    lookup = {"user": request.user, "key": key, "path": request.path}
-    previous = IdempotencyRecord.objects.filter(**lookup).first()
-    if previous is None:
-        status, body = produce()
-        IdempotencyRecord.objects.get_or_create(
-            **lookup, defaults={"fingerprint": fingerprint, "status_code": status, "body": body}
-        )
-        return Status(status, body)
-    if previous.fingerprint != fingerprint:
-        raise ValidationFailed({"Idempotency-Key": "This key was already used for a different request."})
-    return JsonResponse(previous.body, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
-
-
 def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
     return selectors.get_by_code(model, clinic, code, field) if code else None
 
@@ -206,7 +180,7 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
         )
         return 201, appointment_out(appointment)  # its relations are the objects just passed in
 
-    return _idempotent(request, book)
+    return idempotent(request, book)
 
 
 @router.get("/appointments/{appointment_id}", response=AppointmentOut, tags=["appointments"])
@@ -347,7 +321,7 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | Non
         )
         return 201, waitlist_out(entry)
 
-    return _idempotent(request, add)
+    return idempotent(request, add)
 
 
 @router.get("/stats", tags=["stats"])

@@ -401,3 +401,17 @@ def test_stats_endpoint_returns_the_stored_figures(small_clinic, call):
     assert body["totals"]["appointments"] == 1
     assert call("get", "/api/v1/stats?date=not-a-date").status_code == 422
     assert call("get", "/api/v1/stats").status_code == 422
+
+
+def test_patient_create_validates_and_replays_with_an_idempotency_key(small_clinic, call):
+    body = {"code": "p-key", "first_name": "Testa", "last_name": "Beispiel", "email": "testa@example.org"}
+    first = call("post", "/api/v1/patients", body, HTTP_IDEMPOTENCY_KEY="k-1")
+    again = call("post", "/api/v1/patients", body, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    bad = call(
+        "post",
+        "/api/v1/patients",
+        {"code": "p-bad", "first_name": "A", "last_name": "B", "email": "nope", "birth_date": "2999-01-01"},
+    )
+    assert bad.status_code == 422
+    assert set(bad.json()["error"]["details"]["fields"]) == {"email", "birth_date"}
