@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -85,8 +86,34 @@ class JsonOnlyParser(Parser):
 
 
 class ApiThrottle(AuthRateThrottle):
+    """Requests per user (or address), counted in the cache: per process with the default
+    cache, across processes and machines with REDIS_URL.
+
+    django-ninja keeps the request being judged (``key``, ``history``, ``now``) on the one
+    throttle object every request shares; under a threaded server two requests would mix
+    their counts. Here that state lives per thread.
+    """
+
     def __init__(self) -> None:
+        self._state = threading.local()
         super().__init__(settings.API_RATE_LIMIT)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PER_REQUEST:
+            setattr(self._state, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
+        if name in _PER_REQUEST:
+            try:
+                return getattr(self.__dict__["_state"], name)
+            except AttributeError:
+                raise AttributeError(name) from None
+        raise AttributeError(name)
+
+
+_PER_REQUEST = frozenset({"key", "history", "now"})
 
 
 api = NinjaAPI(

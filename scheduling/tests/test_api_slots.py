@@ -316,3 +316,18 @@ def test_too_many_requests_are_429_rate_limited(client, setup, django_user_model
     response = client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.json()["error"]["code"] == "rate_limited"
     assert int(response["Retry-After"]) >= 1
+
+
+def test_the_rate_limiter_keeps_each_threads_request_apart():
+    import threading
+
+    from clinic.api import ApiThrottle
+
+    throttle = ApiThrottle()
+    throttle.key = "user-in-this-thread"
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(getattr(throttle, "key", None)))
+    other.start()
+    other.join()
+    assert seen == [None]
+    assert throttle.key == "user-in-this-thread"
