@@ -108,6 +108,8 @@ def backfill_out(candidates: list[services.BackfillCandidate]) -> list[dict[str,
                 "end": local_iso(c.freed.end, c.freed.clinic),
                 "provider": c.freed.provider.code,
                 "room": c.freed.room.code,
+                # Booking a freed overbooking seat needs "overbook": true as well.
+                "overbook": c.freed.overbook,
             },
         }
         for c in candidates

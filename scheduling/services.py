@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from clinic.errors import InvalidTransition, NotFound, SlotTaken, SlotUnavailable, ValidationFailed
@@ -341,10 +342,8 @@ def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[Backfil
             )
         )
 
-    holding_type = set(
-        Appointment.objects.active()
-        .filter(clinic_id=freed.clinic_id, appointment_type_id=freed.appointment_type_id)
-        .values_list("patient_id", flat=True)
+    holds_that_type = Appointment.objects.active().filter(
+        patient_id=OuterRef("patient_id"), appointment_type_id=freed.appointment_type_id
     )
     recent = (
         Appointment.objects.filter(
@@ -355,11 +354,12 @@ def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[Backfil
             cancelled_at__lte=now,
         )
         .exclude(pk=freed.pk)
+        .exclude(Exists(holds_that_type))
         .select_related("patient")
     )
     by_closeness = sorted(recent, key=lambda a: (abs((a.start - freed.start).total_seconds()), a.pk))
     for cancelled in by_closeness:
-        if cancelled.patient_id in seen or cancelled.patient_id in holding_type:
+        if cancelled.patient_id in seen:
             continue
         seen.add(cancelled.patient_id)
         local_start = cancelled.start.astimezone(freed.clinic.tz)

@@ -262,6 +262,13 @@ def test_cancel_frees_the_time_and_offers_backfill(small_clinic, call):
     # p-6 cancelled a consult recently and holds none now.
     other = call("post", "/api/v1/appointments", booking(small_clinic, patient="p-6", clock="14:00")).json()
     call("post", f"/api/v1/appointments/{other['id']}/cancel", {"reason": "away"})
+    # p-7 cancelled one too, but holds another consult: not a candidate.
+    seventh = call("post", "/api/v1/appointments", booking(small_clinic, patient="p-7", clock="15:00")).json()
+    call("post", f"/api/v1/appointments/{seventh['id']}/cancel", {"reason": "moved"})
+    assert (
+        call("post", "/api/v1/appointments", booking(small_clinic, patient="p-7", clock="16:00")).status_code
+        == 201
+    )
 
     response = call("post", f"/api/v1/appointments/{first['id']}/cancel", {"reason": "patient sick"})
     assert response.status_code == 200
@@ -278,6 +285,7 @@ def test_cancel_frees_the_time_and_offers_backfill(small_clinic, call):
         "end": first["end"],
         "provider": "dr-a",
         "room": "r1",
+        "overbook": False,
     }
     assert backfill[0]["reason"].startswith("waitlisted for consult ")
     assert (
