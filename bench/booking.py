@@ -63,6 +63,7 @@ def main() -> None:
 
     base = server_url()
     admin = psycopg.connect(with_database(base, "postgres"), autocommit=True)
+    server_version = admin.execute("SHOW server_version").fetchone()[0].split()[0]
     admin.execute("DROP DATABASE IF EXISTS bench_booking")
     admin.execute("CREATE DATABASE bench_booking")
     url = with_database(base, "bench_booking")
@@ -129,7 +130,7 @@ def main() -> None:
         today = dt.datetime.now(zone).date()
         monday = today + dt.timedelta(days=7 - today.weekday())
         days = [
-            monday + dt.timedelta(days=d) for d in range(40) if (monday + dt.timedelta(days=d)).weekday() < 5
+            monday + dt.timedelta(days=d) for d in range(60) if (monday + dt.timedelta(days=d)).weekday() < 5
         ]
         # What a front desk books: slots the engine offered. Offered slots overlap one
         # another (one per provider and start), so racing clients still collide: 409s.
@@ -235,6 +236,8 @@ def main() -> None:
     booked_per_s = statuses.get(201, 0) / wall
     answered_per_s = len(latencies) / wall
     print()
+    where = "DATABASE_URL's server" if os.environ.get("DATABASE_URL") else "the embedded server"
+    print(f"database: PostgreSQL {server_version} ({where})")
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, gunicorn -w {args.workers}, "
         f"{args.clients} clients, {wall:.1f} s"
