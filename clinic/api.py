@@ -26,6 +26,7 @@ from ninja.throttling import AuthRateThrottle
 
 from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import ApiToken, Clinic
+from clinic.roles import remember_permissions
 from scheduling.engine import calendar
 from scheduling.models import IdempotencyRecord
 
@@ -58,11 +59,13 @@ class BearerToken(HttpBearer):
         if not token or len(token) > 200:
             return None
         try:
-            api_token = ApiToken.objects.matching(token).select_related("user").get()
+            api_token = ApiToken.objects.matching(token).with_permissions().select_related("user").get()
         except ApiToken.DoesNotExist:
             return None
         if not api_token.user.is_active:
             return None
+        annotated: Any = api_token  # with_permissions() added the two lists
+        remember_permissions(api_token.user, [*annotated.permissions, *annotated.direct_permissions])
         now = timezone.now()
         # One write a minute at most: a token used for a burst of requests is not a hot row.
         if api_token.last_used_at is None or now - api_token.last_used_at > dt.timedelta(minutes=1):

@@ -73,12 +73,24 @@ def has_permission(user: Any, perm: str) -> bool:
         return False
     if user.is_superuser:
         return True
+    remembered = getattr(user, _REMEMBERED, None)
+    if remembered is not None:
+        return perm in remembered
     from django.contrib.auth.models import Permission  # the auth app must be ready
 
     app_label, codename = perm.split(".", 1)
     permission = Permission.objects.filter(codename=codename, content_type__app_label=app_label)
     # Through a role first (the usual case: one query), then granted to the user directly.
     return permission.filter(group__user=user).exists() or permission.filter(user=user).exists()
+
+
+_REMEMBERED = "_api_permissions"
+
+
+def remember_permissions(user: Any, permissions: list[str]) -> None:
+    """Keep the permissions read with the user's API token on the user object for this
+    request, so ``has_permission`` needs no query of its own."""
+    setattr(user, _REMEMBERED, frozenset(permissions))
 
 
 def can_book(user: Any) -> bool:

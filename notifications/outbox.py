@@ -34,6 +34,7 @@ def record_event(
     reason: str | None = None,
     patient: Patient | None = None,
     locked: bool = False,
+    first: bool = False,
 ) -> OutboxEvent:
     """Write the outbox row announcing a change to ``appointment``.
 
@@ -41,7 +42,9 @@ def record_event(
     the payload describes the appointment as stored. ``patient`` is the recipient when it
     is not the appointment's own (``waitlist.slot_available``); ``previous`` is the
     appointment a reschedule replaced. ``locked=True`` says the caller holds the row (it
-    locked it, or inserted it in this transaction) with ``PAYLOAD_RELATIONS`` loaded.
+    locked it, or inserted it in this transaction) with ``PAYLOAD_RELATIONS`` loaded;
+    ``first=True`` that the appointment was created in this transaction, so no event of
+    it exists yet.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event() must run inside the transaction of the change it announces.")
@@ -58,8 +61,11 @@ def record_event(
             .select_for_update(of=("self",))
             .get(pk=appointment.pk)
         )
-    last = OutboxEvent.objects.filter(appointment=locked_appointment).aggregate(last=Max("sequence"))["last"]
-    sequence = (last or 0) + 1
+    if first:
+        sequence = 1
+    else:
+        last = OutboxEvent.objects.filter(appointment=locked_appointment).aggregate(last=Max("sequence"))
+        sequence = (last["last"] or 0) + 1
     hub_configured = bool(settings.NOTIFICATION_HUB_URL)
     event = OutboxEvent.objects.create(
         event_type=kind.value,

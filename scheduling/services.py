@@ -178,7 +178,7 @@ def appointment_book(
         now=now or timezone.now(),
         backfill_of=backfill_of,
     )
-    record_event(event_type=EventType.BOOKED, appointment=appointment, locked=True)
+    record_event(event_type=EventType.BOOKED, appointment=appointment, locked=True, first=True)
     return appointment
 
 
@@ -276,7 +276,12 @@ def appointment_reschedule(
         rescheduled_from=old,
     )
     record_event(
-        event_type=EventType.RESCHEDULED, appointment=new, previous=old, reason="rescheduled", locked=True
+        event_type=EventType.RESCHEDULED,
+        appointment=new,
+        previous=old,
+        reason="rescheduled",
+        locked=True,
+        first=True,
     )
     candidates = backfill_candidates(freed=old, now=now)
     _announce_to_waitlist(old, candidates)

@@ -423,3 +423,15 @@ def test_patient_create_validates_and_replays_with_an_idempotency_key(small_clin
     )
     assert bad.status_code == 422
     assert set(bad.json()["error"]["details"]["fields"]) == {"email", "birth_date"}
+
+
+def test_a_permission_granted_to_the_user_directly_counts_too(small_clinic, call, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = make_user(django_user_model, "locum", role=None)
+    token = ApiToken.issue(user)[1]
+    assert call("post", "/api/v1/appointments", booking(small_clinic), token=token).status_code == 403
+    user.user_permissions.add(
+        Permission.objects.get(codename="add_appointment", content_type__app_label="scheduling")
+    )
+    assert call("post", "/api/v1/appointments", booking(small_clinic), token=token).status_code == 201
