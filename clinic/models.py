@@ -8,13 +8,11 @@ import zoneinfo
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q, Value
-from django.db.models.functions import Concat
+from django.db.models import Q
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 code_validator = RegexValidator(
@@ -296,23 +294,6 @@ class Patient(models.Model):
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def matching(self, raw_token: str) -> ApiTokenQuerySet:
         return self.filter(key_hash=ApiToken.hash(raw_token))
-
-    def with_permissions(self) -> ApiTokenQuerySet:
-        """Annotate ``permissions``: the user's ``app_label.codename`` permissions, through
-        their roles and granted directly, so an API request checks them without a query."""
-        return self.annotate(
-            permissions=_permission_names("user__groups__permissions"),
-            direct_permissions=_permission_names("user__user_permissions"),
-        )
-
-
-def _permission_names(relation: str) -> ArrayAgg:
-    return ArrayAgg(
-        Concat(f"{relation}__content_type__app_label", Value("."), f"{relation}__codename"),
-        distinct=True,
-        filter=Q(**{f"{relation}__isnull": False}),
-        default=[],
-    )
 
 
 class ApiToken(models.Model):

@@ -25,6 +25,7 @@ from clinic.models import (
     Provider,
     Room,
 )
+from clinic.rows import instance_from_json
 from scheduling import engine
 from scheduling.engine.calendar import local_midnight
 
@@ -268,11 +269,7 @@ def by_codes(clinic: Clinic, **wanted: tuple[type[Model], str]) -> dict[str, Any
     for (field, (model, code)), row in zip(wanted.items(), rows, strict=True):
         if row is None:
             raise NotFound(f"No {model._meta.verbose_name} with code {code!r}.", field=field)
-        values = json.loads(row) if isinstance(row, str) else row
-        fields = model._meta.concrete_fields
-        found[field] = model.from_db(
-            connection.alias, [f.attname for f in fields], [f.to_python(values[f.column]) for f in fields]
-        )
+        found[field] = instance_from_json(model, row)
     return found
 
 

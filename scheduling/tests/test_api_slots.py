@@ -331,3 +331,13 @@ def test_the_rate_limiter_keeps_each_threads_request_apart():
     other.join()
     assert seen == [None]
     assert throttle.key == "user-in-this-thread"
+
+
+def test_a_deactivated_users_token_is_refused(client, setup, django_user_model):
+    user = django_user_model.objects.create_user("gone", is_staff=True)
+    token = ApiToken.issue(user)[1]
+    assert client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    user.is_active = False
+    user.save()
+    response = client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
