@@ -341,3 +341,14 @@ def test_a_deactivated_users_token_is_refused(client, setup, django_user_model):
     user.save()
     response = client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+
+def test_with_several_clinics_the_clinic_must_be_named(api, setup):
+    from clinic.tests.factories import ClinicFactory
+
+    ClinicFactory(code="hillside")
+    response = api("/api/v1/equipment")
+    assert response.status_code == 422
+    assert "clinic" in response.json()["error"]["details"]["fields"]
+    assert api("/api/v1/equipment", clinic="riverside").status_code == 200
+    assert api("/api/v1/equipment", clinic="hillside").json() == []
