@@ -25,13 +25,6 @@ class Interval:
     def overlaps(self, other: Interval) -> bool:
         return self.start < other.end and other.start < self.end
 
-    def contains(self, other: Interval) -> bool:
-        return self.start <= other.start and other.end <= self.end
-
-    @property
-    def minutes(self) -> float:
-        return (self.end - self.start).total_seconds() / 60
-
 
 @dataclass(frozen=True)
 class Weights:
