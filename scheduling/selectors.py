@@ -242,10 +242,8 @@ def patient_preferences(clinic: Clinic, code: str, field: str = "patient") -> en
 
 def get_by_code(model: type[M], clinic: Clinic, code: str, field: str) -> M:
     """A clinic object by its code, or a `not_found` naming the field."""
-    obj = model._default_manager.filter(clinic=clinic, code=code).first()
-    if obj is None:
-        raise NotFound(f"No {model._meta.verbose_name} with code {code!r}.", field=field)
-    return obj
+    found: M = by_codes(clinic, **{field: (model, code)})[field]
+    return found
 
 
 def by_codes(clinic: Clinic, **wanted: tuple[type[Model], str]) -> dict[str, Any]:
