@@ -211,7 +211,7 @@ def _transition_endpoint(action: str) -> Any:
         appointment = services.appointment_change_status(
             appointment_id=appointment_id, action=action, actor=request.user, clinic=the_clinic
         )
-        return appointment_out(_with_relations().get(pk=appointment.pk))
+        return appointment_out(appointment)
 
     endpoint.__name__ = f"appointment_{action}"
     return endpoint
@@ -244,7 +244,7 @@ def cancel_appointment(
         clinic=the_clinic,
     )
     return {
-        "appointment": appointment_out(_with_relations().get(pk=appointment.pk)),
+        "appointment": appointment_out(appointment),
         "backfill": backfill_out(candidates),
     }
 
@@ -264,8 +264,8 @@ def reschedule_appointment(
         clinic=the_clinic,
     )
     return {
-        "appointment": appointment_out(_with_relations().get(pk=new.pk)),
-        "previous": appointment_out(_with_relations().get(pk=old.pk)),
+        "appointment": appointment_out(new),
+        "previous": appointment_out(old),
         "backfill": backfill_out(candidates),
     }
 

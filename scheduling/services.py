@@ -65,7 +65,10 @@ def _history(appointment: Appointment, action: str, actor: Any, changes: dict[st
 
 
 def _locked(appointment_id: int, clinic: Clinic | None = None) -> Appointment:
-    queryset = Appointment.objects.select_related(*PAYLOAD_RELATIONS).select_for_update(of=("self",))
+    # What the event's payload names, and who booked it, for the API's answer.
+    queryset = Appointment.objects.select_related(*PAYLOAD_RELATIONS, "created_by").select_for_update(
+        of=("self",)
+    )
     if clinic is not None:
         queryset = queryset.filter(clinic=clinic)
     appointment = queryset.filter(pk=appointment_id).first()
