@@ -40,6 +40,7 @@ class RescheduleIn(Schema):
     start: str = Field(..., max_length=64)
     provider: str | None = Field(None, max_length=64, description="Defaults to the current provider.")
     room: str | None = Field(None, max_length=64, description="Defaults to the current room.")
+    overbook: bool = Field(False, description="Take an overbooking seat, as a booking may.")
 
 
 class WaitlistIn(Schema):
@@ -260,6 +261,7 @@ def reschedule_appointment(
         start=parse_aware(payload.start, "start"),
         provider=_by_code(Provider, the_clinic, payload.provider, "provider"),
         room=_by_code(Room, the_clinic, payload.room, "room"),
+        overbook=payload.overbook,
         actor=request.user,
         clinic=the_clinic,
     )

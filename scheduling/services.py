@@ -39,7 +39,9 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "check_in": ((S.BOOKED, S.CONFIRMED), S.CHECKED_IN),
     "complete": ((S.CHECKED_IN,), S.COMPLETED),
     "no_show": ((S.BOOKED, S.CONFIRMED), S.NO_SHOW),
-    "cancel": ((S.BOOKED, S.CONFIRMED, S.CHECKED_IN), S.CANCELLED),
+    # A checked-in patient is in the building: they are seen (complete) or leave (no-show
+    # is for those who never came), never cancelled or moved by the front desk.
+    "cancel": ((S.BOOKED, S.CONFIRMED), S.CANCELLED),
 }
 EVENT_BY_ACTION = {
     "confirm": EventType.CONFIRMED,
@@ -256,12 +258,15 @@ def appointment_reschedule(
     start: dt.datetime,
     provider: Provider | None = None,
     room: Room | None = None,
+    overbook: bool = False,
     actor: Any = None,
     clinic: Clinic | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Appointment, Appointment, list[BackfillCandidate]]:
     """Book the new time and cancel the old one, atomically: if the new time cannot be
-    booked, nothing changes. The old one is cancelled first, so the new time may overlap it."""
+    booked, nothing changes. The old one is cancelled first, so the new time may overlap it.
+    Only a booked or confirmed appointment moves; ``overbook`` asks for an overbooking seat,
+    as a booking does."""
     now = now or timezone.now()
     old = _locked(appointment_id, clinic)
     _cancel(old, "rescheduled", actor, now)
@@ -272,7 +277,7 @@ def appointment_reschedule(
         provider=provider or old.provider,
         room=room or old.room,
         start=start,
-        overbook=False,
+        overbook=overbook,
         note=old.note,
         actor=actor,
         now=now,
