@@ -111,6 +111,9 @@ def _book(
     rescheduled_from: Appointment | None = None,
     backfill_of: Appointment | None = None,
 ) -> Appointment:
+    end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
+    if backfill_of is not None:
+        _check_refills(backfill_of, clinic=clinic, provider=provider, start=start, end=end)
     verdict = selectors.slot_check(
         clinic=clinic,
         appointment_type=appointment_type,
@@ -125,7 +128,6 @@ def _book(
         raise SlotTaken(verdict.message, conflict=verdict.conflict)
     if not verdict.ok:
         raise SlotUnavailable(verdict.message, reason=verdict.reason)
-    end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
     appointment = _insert(
         clinic=clinic,
         patient=patient,
@@ -142,17 +144,43 @@ def _book(
         rescheduled_from=rescheduled_from,
         backfill_of=backfill_of,
     )
-    _history(
-        appointment,
-        "booked",
-        actor,
-        {"start": start.isoformat(), "provider": provider.code, "room": room.code, "seat": verdict.seat},
-    )
+    changes: dict[str, Any] = {
+        "start": start.isoformat(),
+        "provider": provider.code,
+        "room": room.code,
+        "seat": verdict.seat,
+    }
+    if backfill_of is not None:
+        changes["backfill_of"] = backfill_of.pk
+    _history(appointment, "booked", actor, changes)
     # The patient got what they waited for: their open entries for this type close.
     WaitlistEntry.objects.open().filter(patient=patient, appointment_type=appointment_type).update(
         status=WaitlistStatus.CLOSED, closed_at=now, closed_by=appointment
     )
     return appointment
+
+
+def _check_refills(
+    backfill_of: Appointment, *, clinic: Clinic, provider: Provider, start: dt.datetime, end: dt.datetime
+) -> None:
+    """A booking may say it refills a cancellation only if it does: the appointment is a
+    cancelled one of this clinic and the booking takes part of the time it freed, with the
+    same provider. The stats count refills from this link, so a client cannot inflate them."""
+    freed = (
+        Appointment.objects.filter(pk=backfill_of.pk, clinic=clinic)
+        .values("status", "provider_id", "start", "end")
+        .first()
+    )
+    if freed is None:
+        raise ValidationFailed({"backfill_of": f"No appointment with id {backfill_of.pk}."})
+    if freed["status"] != S.CANCELLED:
+        raise ValidationFailed(
+            {"backfill_of": f"Appointment {backfill_of.pk} is not cancelled: only freed time is refilled."}
+        )
+    if freed["provider_id"] != provider.pk or not (freed["start"] < end and start < freed["end"]):
+        raise ValidationFailed(
+            {"backfill_of": f"This booking does not take the time appointment {backfill_of.pk} freed."}
+        )
 
 
 @transaction.atomic(durable=True)
