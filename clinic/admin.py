@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from clinic.models import (
@@ -110,8 +113,37 @@ class RoomAdmin(admin.ModelAdmin):
         return _names(obj.equipment.all())
 
 
+class WorkingHoursInlineForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The formset checks overlaps among the rows as they will be saved; the saved rows
+        # may be the very ones this form changes.
+        self.instance.check_saved_hours = False
+
+
+class WorkingHoursFormSet(BaseInlineFormSet):
+    """A provider's whole week: no two windows of one weekday may overlap once saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.is_valid() and form.cleaned_data.get("start") and not form.cleaned_data.get("DELETE")
+        ]
+        hours = [form.instance for form in kept]
+        for form in kept:
+            window = form.instance
+            other = window.first_overlap(hours)
+            # Each overlap is reported once, on the later of the two rows.
+            if other is not None and (other.start, other.end) <= (window.start, window.end):
+                form.add_error(None, WorkingHours.overlap_error(other))
+
+
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
+    form = WorkingHoursInlineForm
+    formset = WorkingHoursFormSet
     extra = 0
     ordering = ("weekday", "start")
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import (
+    ArrayField,
+    BigIntegerRangeField,
+    DateTimeRangeField,
+    RangeOperators,
+)
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 code_validator = RegexValidator(
@@ -140,13 +147,43 @@ class Provider(models.Model):
         return self.name
 
 
+def _same(field: str) -> Func:
+    """Equality on an integer as the overlap of one-point ranges, which plain GiST indexes
+    (the embedded PostgreSQL ships no ``btree_gist``); see ``scheduling.models``."""
+    return Func(F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField())
+
+
+def _on_a_fixed_day(field: str) -> Func:
+    # ``date + time`` is an immutable timestamp, so two times of day make an indexable range.
+    return Func(
+        F(field), template="(DATE '2000-01-01' + %(expressions)s)", output_field=models.DateTimeField()
+    )
+
+
+def _clock_range(start: str, end: str) -> Func:
+    return Func(
+        _on_a_fixed_day(start),
+        _on_a_fixed_day(end),
+        Value("[)"),
+        function="tsrange",
+        output_field=DateTimeRangeField(),
+    )
+
+
 class WorkingHours(models.Model):
-    """One ``[start, end)`` local window on a weekday; a gap between two windows is a break."""
+    """One ``[start, end)`` local window on a weekday; a gap between two windows is a break.
+
+    The windows of one provider and weekday never overlap (they may touch).
+    """
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="working_hours")
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start = models.TimeField()
     end = models.TimeField()
+
+    # The admin's inline turns this off: its formset checks the provider's whole week as it
+    # will be saved, while the saved rows may be about to change in the same form.
+    check_saved_hours = True
 
     class Meta:
         ordering = ["provider", "weekday", "start"]
@@ -156,10 +193,65 @@ class WorkingHours(models.Model):
                 condition=Q(end__gt=models.F("start")), name="working_hours_end_after_start"
             ),
             models.CheckConstraint(condition=Q(weekday__lte=6), name="working_hours_weekday_valid"),
+            ExclusionConstraint(
+                name="working_hours_no_overlap",
+                expressions=[
+                    (_same("provider_id"), RangeOperators.OVERLAPS),
+                    (_same("weekday"), RangeOperators.OVERLAPS),
+                    (_clock_range("start", "end"), RangeOperators.OVERLAPS),
+                ],
+                # Checked at commit: the admin's inline saves a provider's rows one by one, so
+                # moving 08-10 to 10-12 while 10-12 moves to 08-10 overlaps only half-way through.
+                deferrable=models.Deferrable.DEFERRED,
+                violation_error_message="These hours overlap the provider's other hours that weekday.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{Weekday(self.weekday).label} {self.start:%H:%M}-{self.end:%H:%M}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.start is None or self.end is None:
+            return
+        if self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
+        if self.provider_id is None or self.weekday is None or not self.check_saved_hours:
+            return
+        saved = WorkingHours.objects.filter(provider_id=self.provider_id, weekday=self.weekday)
+        if self.pk is not None:
+            saved = saved.exclude(pk=self.pk)
+        other = self.first_overlap(saved)
+        if other is not None:
+            raise self.overlap_error(other)
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        if not self.check_saved_hours:
+            # The overlap constraint would compare with the saved rows too; "start" takes
+            # it (and the end-after-start check, which ``clean`` makes) out of the round.
+            exclude = {*(exclude or ()), "start"}
+        super().validate_constraints(exclude=exclude)
+
+    def first_overlap(self, others: Iterable[WorkingHours]) -> WorkingHours | None:
+        """The earliest of ``others`` (the same provider's) that overlaps this window."""
+        return min(
+            (
+                o
+                for o in others
+                if o is not self and o.weekday == self.weekday and o.start < self.end and self.start < o.end
+            ),
+            key=lambda o: (o.start, o.end),
+            default=None,
+        )
+
+    @staticmethod
+    def overlap_error(other: WorkingHours) -> ValidationError:
+        # On a field, so that model validation does not repeat it as the constraint's message.
+        message = (
+            f"These hours overlap {other}: the windows of one day must not overlap"
+            " (a gap between two windows is a break)."
+        )
+        return ValidationError({"start": ValidationError(message, code="working_hours_overlap")})
 
 
 class TimeOff(models.Model):

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+from scheduling.engine.intervals import merge
 from scheduling.engine.types import Interval, ProviderSpec
 
 UTC = dt.UTC
@@ -34,17 +35,22 @@ def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
 
 
 def working_windows(provider: ProviderSpec, day: dt.date, tz: ZoneInfo) -> list[Interval]:
-    """The provider's windows on ``day`` as real intervals.
+    """The provider's windows on ``day`` as real intervals, sorted and disjoint.
 
     On a DST day a window keeps its wall-clock ends, so it has its real length:
     01:00-04:00 in Berlin on the last Sunday of March lasts two hours, not three.
+
+    Windows that overlap or touch are one stretch of work and become one window (08-10
+    and 09-11 are 08-11; 08-10 and 10-12 are 08-12, with no break at 10:00). The database
+    refuses overlapping hours, but a snapshot built any other way must not make the
+    search offer one start twice.
     """
-    windows = []
+    spans = []
     for start, end in provider.weekly_hours.get(day.weekday(), ()):
-        window = Interval(instant(day, start, tz), instant(day, end, tz))
-        if window.end > window.start:
-            windows.append(window)
-    return windows
+        real_start, real_end = instant(day, start, tz), instant(day, end, tz)
+        if real_end > real_start:
+            spans.append((real_start, real_end))
+    return [Interval(start, end) for start, end in merge(spans)]
 
 
 def local_date(moment: dt.datetime, tz: ZoneInfo) -> dt.date:

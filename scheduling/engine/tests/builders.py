@@ -88,6 +88,15 @@ def query(
     return SlotQuery(appointment_type=appointment_type, date_from=day, date_to=to or day, **kw)
 
 
+def grid(first: str, last: str) -> list[str]:
+    """Local starts every 15 minutes from ``first`` to ``last``, inclusive."""
+    out, moment = [], dt.datetime.combine(MONDAY, dt.time.fromisoformat(first))
+    while moment.strftime("%H:%M") <= last:
+        out.append(moment.strftime("%H:%M"))
+        moment += dt.timedelta(minutes=15)
+    return out
+
+
 def starts(result, tz: ZoneInfo = BERLIN) -> list[str]:
     return sorted({s.start.astimezone(tz).strftime("%H:%M") for s in result.slots})
 

@@ -13,17 +13,9 @@ from scheduling.engine import AppointmentTypeSpec, RoomSpec, check_slot, find_sl
 from scheduling.engine.rules import max_extra_seats
 from scheduling.engine.types import OverbookingRule, PatientPreferences
 
-from .builders import BERLIN, CONSULT, MONDAY, NEW_YORK, at, booking, provider, query, snapshot, starts
+from .builders import BERLIN, CONSULT, MONDAY, NEW_YORK, at, booking, grid, provider, query, snapshot, starts
 
 ALL_MORNING = [f"{h:02d}:{m:02d}" for h in range(8, 12) for m in (0, 15, 30, 45)][:-1]  # 08:00..11:30
-
-
-def grid(first: str, last: str) -> list[str]:
-    out, moment = [], dt.datetime.combine(MONDAY, dt.time.fromisoformat(first))
-    while moment.strftime("%H:%M") <= last:
-        out.append(moment.strftime("%H:%M"))
-        moment += dt.timedelta(minutes=15)
-    return out
 
 
 def without(values: list[str], *removed: str) -> list[str]:
