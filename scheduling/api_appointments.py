@@ -97,7 +97,7 @@ def appointment_out(a: Appointment) -> dict[str, Any]:
     }
 
 
-def backfill_out(candidates: list[services.BackfillCandidate]) -> list[dict[str, Any]]:
+def backfill_out(candidates: services.Backfill) -> list[dict[str, Any]]:
     return [
         {
             "patient": c.patient.code,
@@ -110,7 +110,7 @@ def backfill_out(candidates: list[services.BackfillCandidate]) -> list[dict[str,
                 "provider": c.freed.provider.code,
                 "room": c.freed.room.code,
                 # Booking a freed overbooking seat needs "overbook": true as well.
-                "overbook": c.freed.overbook,
+                "overbook": c.overbook,
             },
         }
         for c in candidates
@@ -247,6 +247,7 @@ def cancel_appointment(
     return {
         "appointment": appointment_out(appointment),
         "backfill": backfill_out(candidates),
+        "backfill_note": candidates.note or None,
     }
 
 
@@ -269,6 +270,7 @@ def reschedule_appointment(
         "appointment": appointment_out(new),
         "previous": appointment_out(old),
         "backfill": backfill_out(candidates),
+        "backfill_note": candidates.note or None,
     }
 
 

@@ -314,12 +314,13 @@ def slot_check(
     appointment_type: AppointmentType,
     provider: Provider,
     room: Room,
-    patient: Patient,
+    patient: Patient | None,
     start: dt.datetime,
     overbook: bool,
     now: dt.datetime,
 ) -> engine.Verdict:
-    """The engine's verdict on one exact slot, read fresh (the caller's transaction)."""
+    """The engine's verdict on one exact slot, read fresh (the caller's transaction).
+    Without a patient, the verdict on the slot alone: whoever books it must still be free."""
     day = start.astimezone(clinic.tz).date()
     snapshot = clinic_snapshot(
         clinic=clinic, date_from=day, date_to=day, now=now, provider=provider, room=room, patient=patient
@@ -329,7 +330,7 @@ def slot_check(
         date_from=day,
         date_to=day,
         provider=provider.code,
-        patient=patient.code,
+        patient=patient.code if patient else None,
     )
     return engine.check_slot(
         snapshot, query, provider=provider.code, room=room.code, start=start, overbook=overbook

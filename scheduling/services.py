@@ -9,7 +9,9 @@ event in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from notifications.models import EventType
 from notifications.outbox import PAYLOAD_RELATIONS, record_event
 from scheduling import selectors
+from scheduling.engine import Verdict
 from scheduling.engine.calendar import local_date
 from scheduling.models import (
     CONFLICT_BY_CONSTRAINT,
@@ -60,6 +63,15 @@ class BackfillCandidate:
     rank: int
     reason: str
     freed: Appointment  # the slot offered is this appointment's time, provider and room
+    overbook: bool = False  # booking it takes an overbooking seat
+
+
+class Backfill(list[BackfillCandidate]):
+    """Backfill candidates, best first; ``note`` says why there are none, when there are none."""
+
+    def __init__(self, candidates: Iterable[BackfillCandidate] = (), note: str = "") -> None:
+        super().__init__(candidates)
+        self.note = note
 
 
 def _history(appointment: Appointment, action: str, actor: Any, changes: dict[str, Any]) -> None:
@@ -269,7 +281,7 @@ def appointment_cancel(
     actor: Any = None,
     clinic: Clinic | None = None,
     now: dt.datetime | None = None,
-) -> tuple[Appointment, list[BackfillCandidate]]:
+) -> tuple[Appointment, Backfill]:
     """Cancel, freeing the time at once; answers with who could take the freed time."""
     now = now or timezone.now()
     appointment = _cancel(_locked(appointment_id, clinic), reason, actor, now)
@@ -290,7 +302,7 @@ def appointment_reschedule(
     actor: Any = None,
     clinic: Clinic | None = None,
     now: dt.datetime | None = None,
-) -> tuple[Appointment, Appointment, list[BackfillCandidate]]:
+) -> tuple[Appointment, Appointment, Backfill]:
     """Book the new time and cancel the old one, atomically: if the new time cannot be
     booked, nothing changes. The old one is cancelled first, so the new time may overlap it.
     Only a booked or confirmed appointment moves; ``overbook`` asks for an overbooking seat,
@@ -335,22 +347,67 @@ def _announce_to_waitlist(freed: Appointment, candidates: list[BackfillCandidate
             )
 
 
-def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[BackfillCandidate]:
+def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> Backfill:
     """Who could take ``freed``'s time, best first (at most 10): open waitlist entries that
-    fit, then patients whose same-type appointment was cancelled in the last 7 days."""
-    seat_still_taken = (
-        Appointment.objects.active()
-        .filter(seat=freed.seat)
-        .blocking(freed.blocked_start, freed.blocked_end)
-        .filter(provider_id=freed.provider_id)
-        .exists()
-        or Appointment.objects.active()
-        .filter(seat=freed.seat, room_id=freed.room_id)
-        .blocking(freed.blocked_start, freed.blocked_end)
-        .exists()
-    )
-    if seat_still_taken or freed.start < now:
-        return []  # e.g. a reschedule moved the appointment only a little: nothing was freed
+    fit, then patients whose same-type appointment was cancelled in the last 7 days.
+
+    Every candidate passes the engine's check for that exact slot and that patient, as
+    their booking would at this moment (notice, hours, time off, closures, buffers,
+    equipment, seats, their own other bookings). When there is none, ``note`` says why.
+    """
+    overbook, verdict = _freed_slot_verdict(freed, patient=None, now=now)
+    if not verdict.ok:
+        return Backfill(note=f"Nobody can be offered this time: {verdict.message}")
+    candidates = Backfill()
+    refusals: list[str] = []
+    for candidate in _backfill_patients(freed, now):
+        _, verdict = _freed_slot_verdict(freed, patient=candidate.patient, now=now, overbook=overbook)
+        if not verdict.ok:
+            refusals.append(verdict.message)
+            continue
+        candidates.append(dataclasses.replace(candidate, rank=len(candidates) + 1, overbook=overbook))
+        if len(candidates) == BACKFILL_LIMIT:
+            break
+    if not candidates:
+        candidates.note = (
+            f"No candidate can take this time: {refusals[0]}"
+            if refusals
+            else "Nobody on the waitlist or among recent cancellations fits this time."
+        )
+    return candidates
+
+
+def _freed_slot_verdict(
+    freed: Appointment, *, patient: Patient | None, now: dt.datetime, overbook: bool | None = None
+) -> tuple[bool, Verdict]:
+    """The engine's verdict on booking ``freed``'s exact time, provider and room again, and
+    whether that takes an overbooking seat. A freed overbooking seat is offered as a
+    regular one when the regular seat has become free meanwhile."""
+
+    def check(extra_seat: bool) -> Verdict:
+        return selectors.slot_check(
+            clinic=freed.clinic,
+            appointment_type=freed.appointment_type,
+            provider=freed.provider,
+            room=freed.room,
+            patient=patient,
+            start=freed.start,
+            overbook=extra_seat,
+            now=now,
+        )
+
+    if overbook is None:
+        overbook = freed.overbook
+        verdict = check(overbook)
+        if overbook and verdict.reason == "overbooking_not_needed":
+            overbook, verdict = False, check(False)
+        return overbook, verdict
+    return overbook, check(overbook)
+
+
+def _backfill_patients(freed: Appointment, now: dt.datetime) -> Iterator[BackfillCandidate]:
+    """Everyone who might take the freed time, best first, each patient once; not yet
+    checked against the engine."""
     busy = set(
         Appointment.objects.active()
         .overlapping(freed.start, freed.end)
@@ -358,7 +415,6 @@ def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[Backfil
         .values_list("patient_id", flat=True)
     )
     seen = {freed.patient_id} | busy
-    candidates: list[BackfillCandidate] = []
     day = local_date(freed.start, freed.clinic.tz)
     type_code = freed.appointment_type.code
 
@@ -373,14 +429,12 @@ def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[Backfil
         if entry.provider_id not in (None, freed.provider_id) or entry.patient_id in seen:
             continue
         seen.add(entry.patient_id)
-        candidates.append(
-            BackfillCandidate(
-                patient=entry.patient,
-                source="waitlist",
-                rank=len(candidates) + 1,
-                reason=f"waitlisted for {type_code} {entry.earliest.isoformat()}..{entry.latest.isoformat()}",
-                freed=freed,
-            )
+        yield BackfillCandidate(
+            patient=entry.patient,
+            source="waitlist",
+            rank=0,
+            reason=f"waitlisted for {type_code} {entry.earliest.isoformat()}..{entry.latest.isoformat()}",
+            freed=freed,
         )
 
     holds_that_type = Appointment.objects.active().filter(
@@ -404,16 +458,13 @@ def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> list[Backfil
             continue
         seen.add(cancelled.patient_id)
         local_start = cancelled.start.astimezone(freed.clinic.tz)
-        candidates.append(
-            BackfillCandidate(
-                patient=cancelled.patient,
-                source="recent_cancellation",
-                rank=len(candidates) + 1,
-                reason=f"cancelled {type_code} on {local_start:%Y-%m-%d %H:%M}",
-                freed=freed,
-            )
+        yield BackfillCandidate(
+            patient=cancelled.patient,
+            source="recent_cancellation",
+            rank=0,
+            reason=f"cancelled {type_code} on {local_start:%Y-%m-%d %H:%M}",
+            freed=freed,
         )
-    return candidates[:BACKFILL_LIMIT]
 
 
 @transaction.atomic(durable=True)
