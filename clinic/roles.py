@@ -93,8 +93,41 @@ def remember_permissions(user: Any, permissions: list[str]) -> None:
     setattr(user, _REMEMBERED, frozenset(permissions))
 
 
+def load_permissions(user: Any) -> None:
+    """Read all of the user's permissions once (two queries), so that the many questions
+    a staff page asks (may they book, cancel, change?) need none of their own."""
+    if getattr(user, _REMEMBERED, None) is None and user.is_authenticated:
+        remember_permissions(user, list(user.get_all_permissions()))
+
+
+def can_view_schedule(user: Any) -> bool:
+    """Who may open the staff UI: every role sees the schedule."""
+    return has_permission(user, "scheduling.view_appointment")
+
+
 def can_book(user: Any) -> bool:
     return has_permission(user, "scheduling.add_appointment")
+
+
+def can_cancel(user: Any) -> bool:
+    """Cancelling notifies the patient and offers the time to others: the front desk's and
+    the admin's job (those who book), not a clinician's."""
+    return can_book(user)
+
+
+def can_add_patients(user: Any) -> bool:
+    return has_permission(user, "clinic.add_patient")
+
+
+def role_label(user: Any) -> str:
+    """The name of the user's role, for the header: "Front desk", "Clinician", "Admin"."""
+    if user.is_superuser:
+        return "Admin"
+    names = {group.name for group in user.groups.all()}
+    for role in (ADMIN, FRONT_DESK, CLINICIAN):
+        if role in names:
+            return role.replace("_", " ").capitalize()
+    return "No role"
 
 
 def can_change_appointments(user: Any) -> bool:

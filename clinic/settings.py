@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "clinic",
     "scheduling",
     "notifications",
+    "desk",
 ]
 
 MIDDLEWARE = [
@@ -96,7 +97,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+# The staff UI's own login page; the admin keeps its own.
+LOGIN_URL = "desk:login"
+LOGIN_REDIRECT_URL = "desk:board"
+LOGOUT_REDIRECT_URL = "desk:login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -117,6 +121,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# How often an open day board asks for changes made at other desks, in seconds.
+DESK_POLL_SECONDS = env.int("DESK_POLL_SECONDS", default=30)
 
 # Requests per authenticated user (or per address) to the JSON API; beyond it: 429.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/m")

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from clinic import views
 from clinic.api import api, api_not_found
@@ -17,4 +17,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     # Anything else under the API answers in the API's error envelope, not an HTML page.
     re_path(r"^api/v1/(?P<rest>.*)$", api_not_found),
+    # The front desk: everything else.
+    path("", include("desk.urls")),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.contrib.postgres.aggregates import ArrayAgg
@@ -28,6 +29,7 @@ from clinic.models import (
 from clinic.rows import instance_from_json
 from scheduling import engine
 from scheduling.engine.calendar import local_midnight
+from scheduling.models import Appointment, AppointmentStatus
 
 M = TypeVar("M", bound=Model)
 
@@ -335,3 +337,50 @@ def slot_check(
     return engine.check_slot(
         snapshot, query, provider=provider.code, room=room.code, start=start, overbook=overbook
     )
+
+
+# --- The day board -----------------------------------------------------------------------
+
+# What the board shows of a day: everything but cancellations, which free their time.
+BOARD_STATUSES = [s for s in AppointmentStatus.values if s != AppointmentStatus.CANCELLED]
+
+
+@dataclass(frozen=True)
+class DayBoard:
+    snapshot: engine.Snapshot
+    appointments: list[Appointment]
+    names: dict[str, str]  # "provider:<code>" and "room:<code>" to the names people read
+    type_codes: list[str]
+
+
+def day_board(*, clinic: Clinic, day: dt.date, now: dt.datetime) -> DayBoard:
+    """One local day as the staff see it: the engine's snapshot (hours, time off,
+    closures, rooms), the day's appointments with their patient, type, provider and room,
+    and the names of the clinic's providers and rooms. Four queries."""
+    snapshot = clinic_snapshot(clinic=clinic, date_from=day, date_to=day, now=now)
+    appointments = list(
+        Appointment.objects.filter(
+            clinic=clinic,
+            status__in=BOARD_STATUSES,
+            start__lt=local_midnight(day + dt.timedelta(days=1), clinic.tz),
+            end__gt=local_midnight(day, clinic.tz),
+        )
+        .select_related("patient", "appointment_type", "provider", "room")
+        .order_by("start", "seat", "pk")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(NAMES_SQL, {"clinic": clinic.pk})
+        names = dict(cursor.fetchall())
+    return DayBoard(
+        snapshot=snapshot,
+        appointments=appointments,
+        names=names,
+        type_codes=sorted(snapshot.appointment_types),
+    )
+
+
+NAMES_SQL = """
+SELECT 'provider:' || code, name FROM clinic_provider WHERE clinic_id = %(clinic)s
+UNION ALL
+SELECT 'room:' || code, name FROM clinic_room WHERE clinic_id = %(clinic)s
+"""

@@ -27,6 +27,22 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
+def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
+    """``spans`` minus ``holes``; both sorted and non-overlapping."""
+    remaining: list[Span] = []
+    for start, end in spans:
+        cursor = start
+        for hole_start, hole_end in holes:
+            if hole_end <= cursor or hole_start >= end:
+                continue
+            if hole_start > cursor:
+                remaining.append((cursor, hole_start))
+            cursor = max(cursor, hole_end)
+        if cursor < end:
+            remaining.append((cursor, end))
+    return remaining
+
+
 class Timeline:
     """Sorted non-overlapping busy spans, with overlap and neighbour look-ups."""
 

@@ -1,0 +1,32 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from desk.views import appointments, board, booking, pages
+
+app_name = "desk"
+
+urlpatterns = [
+    path("", board.board, name="board"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="desk/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("book/", booking.find, name="find"),
+    path("book/confirm/", booking.book, name="book"),
+    path("book/waitlist/", booking.waitlist_from_search, name="waitlist_from_search"),
+    path("patients/search/", booking.patient_search, name="patient_search"),
+    path("patients/new/", booking.patient_new, name="patient_new"),
+    path("appointments/<int:appointment_id>/", appointments.detail, name="appointment"),
+    path("appointments/<int:appointment_id>/cancel/", appointments.cancel, name="cancel"),
+    path("appointments/<int:appointment_id>/reschedule/", appointments.reschedule, name="reschedule"),
+    path(
+        "appointments/<int:appointment_id>/<str:action>/",
+        appointments.change_status,
+        name="change_status",
+    ),
+    path("waitlist/", pages.waitlist, name="waitlist"),
+    path("patients/<str:code>/", pages.patient, name="patient"),
+    path("stats/", pages.stats, name="stats"),
+]

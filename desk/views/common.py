@@ -1,0 +1,147 @@
+"""What every staff page shares: who may see it, which clinic, the page frame, replies.
+
+Views are thin: they parse input, call one selector or service, and render. Permissions are
+checked here, in the view, never only in a template (a fragment skips the page's checks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import format_html
+from django_htmx.middleware import HtmxDetails
+
+from clinic.api import resolve_clinic
+from clinic.errors import DomainError, NotFound, ValidationFailed
+from clinic.models import Clinic
+from clinic.roles import (
+    can_add_patients,
+    can_book,
+    can_cancel,
+    can_change_appointments,
+    can_view_schedule,
+    load_permissions,
+    role_label,
+)
+
+View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (for the type checker)."""
+
+    htmx: HtmxDetails
+
+
+# The refusals htmx is told to swap in like a success (static/desk/desk.js): each one
+# carries the message to show where the user is working.
+REFUSAL_STATUSES = (400, 403, 404, 409, 422)
+
+
+def staff_view(
+    allowed: Callable[[Any], bool] = can_view_schedule, what: str = "see the schedule"
+) -> Callable[[View], View]:
+    """Log in first; then the role must allow ``allowed``, else a 403 saying what is refused."""
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                if request.htmx:  # a fragment cannot show a login page: reload into it
+                    response = HttpResponse(status=401)
+                    response["HX-Redirect"] = f"{redirect_to_login(request.get_full_path()).url}"
+                    return response
+                return redirect_to_login(request.get_full_path())
+            load_permissions(request.user)
+            if not allowed(request.user):
+                return refusal(request, f"Your role may not {what}.", status=403)
+            clinic = current_clinic(request)
+            # Every date and time on a staff page is the clinic's wall clock.
+            with timezone.override(clinic.tz):
+                return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def current_clinic(request: HtmxHttpRequest) -> Clinic:
+    """The clinic this desk works for: the only one, or the first when there are several.
+    Read once per request."""
+    clinic: Clinic | None = getattr(request, "_desk_clinic", None)
+    if clinic is None:
+        try:
+            clinic = resolve_clinic(None)
+        except ValidationFailed:
+            clinic = Clinic.objects.order_by("name", "code").first()
+        if clinic is None:
+            raise NotFound("No clinic is set up yet: load one with `manage.py load_clinic`.")
+        request._desk_clinic = clinic  # type: ignore[attr-defined]
+    return clinic
+
+
+def local_now(clinic: Clinic) -> dt.datetime:
+    return timezone.now().astimezone(clinic.tz)
+
+
+def frame(request: HtmxHttpRequest, clinic: Clinic) -> dict[str, Any]:
+    """The page frame's context: the clinic, who is signed in, and what their role allows."""
+    user = request.user
+    return {
+        "clinic": clinic,
+        "role": role_label(user),
+        "today": local_now(clinic).date(),
+        "may": {
+            "book": can_book(user),
+            "cancel": can_cancel(user),
+            "change": can_change_appointments(user),
+            "add_patients": can_add_patients(user),
+        },
+    }
+
+
+def status(text: str) -> str:
+    """An out-of-band confirmation for the page's ``role="status"`` line."""
+    return format_html('<div hx-swap-oob="innerHTML:#status">{}</div>', text)
+
+
+def reply(
+    request: HtmxHttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    code: int = 200,
+    message: str = "",
+    changed: bool = False,
+) -> HttpResponse:
+    """A fragment, with ``message`` in the status line and, after a change, the board told
+    to refresh itself (the ``board-changed`` event)."""
+    response = render(request, template, context, status=code)
+    if message:
+        response.write(status(message))
+    if changed:
+        response["HX-Trigger"] = "board-changed"
+    return response
+
+
+def refusal(request: HtmxHttpRequest, message: str, *, status: int = 409) -> HttpResponse:
+    """A refusal shown in the page's alert region (fragments), or as a plain error page."""
+    if request.htmx:
+        html = render_to_string("desk/_alert.html", {"message": message}, request=request)
+        response = HttpResponse(html, status=status)
+        response["HX-Retarget"] = "#alert"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "desk/refused.html", {"message": message, "code": status}, status=status)
+
+
+def domain_refusal(request: HtmxHttpRequest, exc: DomainError) -> HttpResponse:
+    return refusal(request, exc.message, status=exc.status)
