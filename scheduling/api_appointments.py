@@ -43,6 +43,10 @@ class RescheduleIn(Schema):
     overbook: bool = Field(False, description="Take an overbooking seat, as a booking may.")
 
 
+class WaitlistCloseIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
 class WaitlistIn(Schema):
     patient: str = Field(..., max_length=64)
     appointment_type: str = Field(..., max_length=64)
@@ -285,6 +289,8 @@ def waitlist_out(entry: WaitlistEntry) -> dict[str, Any]:
         "note": entry.note,
         "status": entry.status,
         "created_at": local_iso(entry.created_at, entry.clinic),
+        "closed_at": local_iso(entry.closed_at, entry.clinic) if entry.closed_at else None,
+        "close_reason": entry.close_reason,
     }
 
 
@@ -324,10 +330,25 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | Non
             earliest=payload.earliest,
             latest=payload.latest,
             note=payload.note,
+            actor=request.user,
         )
         return 201, waitlist_out(entry)
 
     return idempotent(request, add)
+
+
+@router.post("/waitlist/{entry_id}/close", tags=["waitlist"], summary="Close an open waitlist entry")
+def close_waitlist_entry(
+    request: HttpRequest, entry_id: int, payload: WaitlistCloseIn | None = None, clinic: str | None = None
+) -> dict[str, Any]:
+    _require(can_book(request.user), "manage the waitlist")
+    entry = services.waitlist_close(
+        entry_id=entry_id,
+        clinic=resolve_clinic(clinic),
+        reason=payload.reason if payload else "",
+        actor=request.user,
+    )
+    return waitlist_out(entry)
 
 
 @router.get("/stats", tags=["stats"])

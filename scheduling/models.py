@@ -217,6 +217,7 @@ class WaitlistEntry(models.Model):
         related_name="+",
         help_text="The booking that satisfied this entry.",
     )
+    close_reason = models.CharField(max_length=200, blank=True)
 
     objects = WaitlistEntryQuerySet.as_manager()
 
@@ -234,6 +235,25 @@ class WaitlistEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} for {self.appointment_type} {self.earliest}..{self.latest}"
+
+
+class WaitlistHistory(models.Model):
+    """Append-only record of every change to a waitlist entry: who, when, what."""
+
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.PROTECT, related_name="history")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["entry", "at", "pk"]
+        verbose_name_plural = "waitlist history"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} waitlist #{self.entry_id}"
 
 
 class IdempotencyRecord(models.Model):

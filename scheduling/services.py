@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from scheduling.models import (
     AppointmentHistory,
     AppointmentStatus,
     WaitlistEntry,
+    WaitlistHistory,
     WaitlistStatus,
 )
 
@@ -165,11 +166,37 @@ def _book(
     if backfill_of is not None:
         changes["backfill_of"] = backfill_of.pk
     _history(appointment, "booked", actor, changes)
-    # The patient got what they waited for: their open entries for this type close.
-    WaitlistEntry.objects.open().filter(patient=patient, appointment_type=appointment_type).update(
-        status=WaitlistStatus.CLOSED, closed_at=now, closed_by=appointment
-    )
+    _close_satisfied_entries(appointment, actor, now)
     return appointment
+
+
+# One statement on the booking's hot path: most patients wait for nothing.
+CLOSE_SATISFIED_SQL = """
+UPDATE scheduling_waitlistentry SET status = 'closed', closed_at = %(now)s, closed_by_id = %(appointment)s
+WHERE patient_id = %(patient)s AND appointment_type_id = %(type)s AND status = 'open'
+RETURNING id
+"""
+
+
+def _close_satisfied_entries(appointment: Appointment, actor: Any, now: dt.datetime) -> None:
+    """The patient got what they waited for: their open entries for this type close, each
+    with its history row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLOSE_SATISFIED_SQL,
+            {
+                "now": now,
+                "appointment": appointment.pk,
+                "patient": appointment.patient_id,
+                "type": appointment.appointment_type_id,
+            },
+        )
+        closed = [pk for (pk,) in cursor.fetchall()]
+    if closed:
+        changes = {"status": [WaitlistStatus.OPEN, WaitlistStatus.CLOSED], "closed_by": appointment.pk}
+        WaitlistHistory.objects.bulk_create(
+            WaitlistHistory(entry_id=pk, action="closed", actor=actor, changes=changes) for pk in closed
+        )
 
 
 def _check_refills(
@@ -467,6 +494,10 @@ def _backfill_patients(freed: Appointment, now: dt.datetime) -> Iterator[Backfil
         )
 
 
+def _waitlist_history(entry: WaitlistEntry, action: str, actor: Any, changes: dict[str, Any]) -> None:
+    WaitlistHistory.objects.create(entry=entry, action=action, actor=actor, changes=changes)
+
+
 @transaction.atomic(durable=True)
 def waitlist_add(
     *,
@@ -477,10 +508,11 @@ def waitlist_add(
     latest: dt.date,
     provider: Provider | None = None,
     note: str = "",
+    actor: Any = None,
 ) -> WaitlistEntry:
     if latest < earliest:
         raise ValidationFailed({"latest": "latest must not be before earliest."})
-    return WaitlistEntry.objects.create(
+    entry = WaitlistEntry.objects.create(
         clinic=clinic,
         patient=patient,
         appointment_type=appointment_type,
@@ -489,3 +521,51 @@ def waitlist_add(
         latest=latest,
         note=note,
     )
+    _waitlist_history(
+        entry,
+        "added",
+        actor,
+        {
+            "patient": patient.code,
+            "appointment_type": appointment_type.code,
+            "provider": provider.code if provider else None,
+            "earliest": earliest.isoformat(),
+            "latest": latest.isoformat(),
+            "note": note,
+        },
+    )
+    return entry
+
+
+@transaction.atomic(durable=True)
+def waitlist_close(
+    *,
+    entry_id: int,
+    clinic: Clinic,
+    reason: str = "",
+    actor: Any = None,
+    now: dt.datetime | None = None,
+) -> WaitlistEntry:
+    """Close an open waitlist entry by hand (the patient no longer waits); the entry and
+    its history stay."""
+    entry = (
+        WaitlistEntry.objects.select_related("clinic", "patient", "appointment_type", "provider")
+        .select_for_update(of=("self",))
+        .filter(clinic=clinic, pk=entry_id)
+        .first()
+    )
+    if entry is None:
+        raise NotFound(f"No waitlist entry with id {entry_id}.")
+    if entry.status != WaitlistStatus.OPEN:
+        raise InvalidTransition("That waitlist entry is already closed.", status=entry.status, action="close")
+    entry.status = WaitlistStatus.CLOSED
+    entry.closed_at = now or timezone.now()
+    entry.close_reason = reason[:200]
+    entry.save(update_fields=["status", "closed_at", "close_reason"])
+    _waitlist_history(
+        entry,
+        "closed",
+        actor,
+        {"status": [WaitlistStatus.OPEN, WaitlistStatus.CLOSED], "reason": entry.close_reason},
+    )
+    return entry
