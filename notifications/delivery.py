@@ -4,13 +4,14 @@ One POST per event, the same ``event_id`` on every attempt (the hub de-duplicate
 in sequence order per appointment: an event waits while an earlier event of its
 appointment is still pending.
 
-Retries are not scheduled one by one. A failed attempt only moves the row's
-``next_attempt_at`` (exponential backoff with jitter) and the every-minute sweep
-(``sweep_outbox_job``, see ``setup_schedules``) picks up whatever is due. One mechanism
-then covers both retries and delivery tasks that were lost (a broker restart, a crash
-between commit and enqueue), and no ``Schedule`` rows pile up during a hub outage. The
-price is that a backoff shorter than a minute is rounded up to the sweep's cadence, which
-is fine for patient messages.
+A failed attempt moves the row's ``next_attempt_at`` (exponential backoff with jitter).
+A backoff shorter than the sweep's minute also schedules a one-off delivery at that
+moment, so the first retries come after seconds; the every-minute sweep
+(``sweep_outbox_job``, see ``setup_schedules``) picks up whatever else is due. The sweep
+is the one mechanism for long backoffs and the safety net for delivery tasks that were
+lost (a broker restart, a crash between commit and enqueue), and during a long hub outage
+no ``Schedule`` rows pile up: each event schedules at most its few short retries, and a
+one-off schedule is deleted once it has run.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications.models import OutboxEvent, OutboxStatus
-from notifications.outbox import enqueue_delivery
+from notifications.outbox import enqueue_delivery, schedule_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,11 @@ BACKOFF_CAP_SECONDS = 600.0
 MAX_ATTEMPTS = 10
 # Appointments one sweep works through; the rest wait for the next minute.
 SWEEP_BATCH = 200
+# How often the sweep runs (setup_schedules); a shorter backoff gets its own delivery.
+SWEEP_SECONDS = 60.0
 _ERROR_CHARS = 2000
+# What the hub answers when retrying would not help (notifications.md).
+FINAL_STATUS_CODES = frozenset({400, 401})
 
 
 class Outcome(enum.StrEnum):
@@ -85,13 +90,15 @@ class HubAnswer:
 
     @property
     def retryable(self) -> bool:
-        """Worth another try: the hub was unreachable, overloaded or broken.
+        """Worth another try: everything but the hub's final refusals.
 
-        Any other answer (400, 401, a wrong URL's 404 ...) would come back the same for
-        the same body, so it is final.
+        The hub's contract makes only ``400`` (a malformed event) and ``401`` (a wrong
+        key) final. Anything else (unreachable, ``429``, ``5xx``, but also a ``404`` from
+        a mistyped path or a proxy's ``403``) may be set right while the event waits, so
+        it is retried until the attempts run out; a failed row can then be retried from
+        the admin.
         """
-        code = self.status_code
-        return code is None or code in (408, 429) or code >= 500
+        return self.status_code not in FINAL_STATUS_CODES
 
 
 def deliver_event(event_pk: int) -> str:
@@ -162,7 +169,7 @@ def post_event(event: OutboxEvent) -> HubAnswer:
             headers={"X-API-Key": settings.NOTIFICATION_HUB_API_KEY},
             timeout=HUB_TIMEOUT_SECONDS,
             # A redirect would turn the POST into a GET; a moved hub is a configuration
-            # error to fix, and shows up as a final 3xx.
+            # error to fix, and shows up as a 3xx in the row's last status.
             allow_redirects=False,
         )
     except requests.Timeout as exc:
@@ -201,6 +208,10 @@ def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
     else:
         delay = retry_delay_seconds(event.attempts, answer.retry_after)
         event.next_attempt_at = answered_at + dt.timedelta(seconds=delay)
+        if delay < SWEEP_SECONDS:
+            transaction.on_commit(
+                functools.partial(schedule_delivery, event.pk, event.next_attempt_at), robust=True
+            )
         logger.warning(
             "Delivering %s failed (attempt %d, %s), retrying in %.0f s: %s",
             event.event_id,

@@ -7,6 +7,7 @@ neither fail nor slow the change itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import zoneinfo
 from typing import Any
@@ -40,7 +41,8 @@ def record_event(
 
     Precondition: called inside the transaction that saved the change, after saving it;
     the payload describes the appointment as stored. ``patient`` is the recipient when it
-    is not the appointment's own (``waitlist.slot_available``); ``previous`` is the
+    is not the appointment's own (``waitlist.slot_available``, where ``appointment`` is
+    the cancelled one whose time is offered); ``previous`` is the
     appointment a reschedule replaced. ``locked=True`` says the caller holds the row (it
     locked it, or inserted it in this transaction) with ``PAYLOAD_RELATIONS`` loaded;
     ``first=True`` that the appointment was created in this transaction, so no event of
@@ -66,18 +68,18 @@ def record_event(
     else:
         last = OutboxEvent.objects.filter(appointment=locked_appointment).aggregate(last=Max("sequence"))
         sequence = (last["last"] or 0) + 1
+    recipient = patient or locked_appointment.patient
+    if kind == EventType.WAITLIST_SLOT_AVAILABLE:
+        payload = build_slot_payload(locked_appointment, patient=recipient)
+    else:
+        payload = build_payload(locked_appointment, previous=previous, reason=reason, patient=recipient)
     hub_configured = bool(settings.NOTIFICATION_HUB_URL)
     event = OutboxEvent.objects.create(
         event_type=kind.value,
         event_id=f"{kind.value}:{locked_appointment.pk}:{sequence}",
         appointment=locked_appointment,
         sequence=sequence,
-        payload=build_payload(
-            locked_appointment,
-            previous=previous,
-            reason=reason,
-            patient=patient or locked_appointment.patient,
-        ),
+        payload=payload,
         status=OutboxStatus.PENDING if hub_configured else OutboxStatus.SKIPPED,
     )
     if hub_configured:
@@ -93,6 +95,18 @@ def enqueue_delivery(event_pk: int) -> None:
     async_task(DELIVERY_TASK, event_pk)
 
 
+def schedule_delivery(event_pk: int, at: dt.datetime) -> None:
+    """Deliver the event at ``at``: a one-off django-q2 schedule, deleted once it has run.
+
+    The cluster looks at its schedules about every 30 seconds, so the delivery starts
+    between ``at`` and half a minute later.
+    """
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    schedule(DELIVERY_TASK, event_pk, schedule_type=Schedule.ONCE, next_run=at)
+
+
 def build_payload(
     appointment: Appointment,
     *,
@@ -102,10 +116,38 @@ def build_payload(
 ) -> dict[str, Any]:
     """The minimum a message needs, exactly as notifications.md shows it: no birth date,
     no notes, nothing clinical."""
-    clinic = appointment.clinic
-    tz = clinic.tz
+    tz = appointment.clinic.tz
     return {
         "appointment": appointment_summary(appointment, tz),
+        **_people_and_places(appointment, patient),
+        "previous": appointment_summary(previous, tz) if previous is not None else None,
+        "reason": reason,
+        "locale": PAYLOAD_LOCALE,
+    }
+
+
+def build_slot_payload(freed: Appointment, *, patient: Patient) -> dict[str, Any]:
+    """``waitlist.slot_available``: the free time offered to a waitlisted ``patient``.
+
+    It names the time, the type, provider and room, and nothing of the appointment that
+    freed it (someone else's, now cancelled): no ``appointment`` for a template to read
+    as the patient's own booking, no status.
+    """
+    tz = freed.clinic.tz
+    return {
+        "slot": {
+            "type": freed.appointment_type.name,
+            "start": local_iso(freed.start, tz),
+            "end": local_iso(freed.end, tz),
+        },
+        **_people_and_places(freed, patient),
+        "locale": PAYLOAD_LOCALE,
+    }
+
+
+def _people_and_places(appointment: Appointment, patient: Patient) -> dict[str, Any]:
+    clinic = appointment.clinic
+    return {
         "patient": {
             "code": patient.code,
             "first_name": patient.first_name,
@@ -115,9 +157,6 @@ def build_payload(
         "provider": {"code": appointment.provider.code, "name": appointment.provider.name},
         "room": {"code": appointment.room.code, "name": appointment.room.name},
         "clinic": {"code": clinic.code, "name": clinic.name},
-        "previous": appointment_summary(previous, tz) if previous is not None else None,
-        "reason": reason,
-        "locale": PAYLOAD_LOCALE,
     }
 
 

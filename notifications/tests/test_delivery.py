@@ -3,6 +3,7 @@ change is committed, the event is not lost, and it arrives once, in order."""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import threading
 import time
@@ -10,6 +11,9 @@ import time
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
 
 from notifications import delivery
 from notifications.delivery import deliver_event, retry_failed, sweep_outbox
@@ -113,6 +117,61 @@ def test_a_refusal_is_final_and_not_retried(status, appointment, hub, hub_settin
     assert event.status == OutboxStatus.FAILED
     assert (event.attempts, event.last_status_code) == (1, status)
     assert len(hub.received) == 1
+
+
+@pytest.mark.parametrize("status", [301, 403, 404, 405, 409, 410, 413, 422])
+def test_other_answers_are_retried_like_a_5xx(status, appointment, hub, hub_settings, sync_tasks):
+    """Only 400 and 401 are final (notifications.md): a mistyped path's 404 or a proxy's
+    403 may be set right while the event waits, so it must not drop the event."""
+    hub.reply(Reply(status))
+
+    event = book(appointment)
+
+    assert (event.status, event.attempts, event.last_status_code) == (OutboxStatus.PENDING, 1, status)
+
+    sweep_outbox(later())
+    event.refresh_from_db()
+
+    assert (event.status, event.attempts, event.last_status_code) == (OutboxStatus.SENT, 2, 200)
+    assert hub.event_ids() == [event.event_id] * 2
+
+
+def delivery_schedules() -> list[Schedule]:
+    return list(Schedule.objects.filter(func="notifications.delivery.deliver_event"))
+
+
+def test_a_short_backoff_is_retried_after_seconds_not_at_the_next_sweep(
+    appointment, hub, hub_settings, sync_tasks, monkeypatch
+):
+    monkeypatch.setattr(delivery, "BACKOFF_BASE_SECONDS", 0.4)
+    hub.reply(Reply(503))
+
+    event = book(appointment)
+
+    assert (event.status, event.attempts) == (OutboxStatus.PENDING, 1)
+    [retry] = delivery_schedules()
+    assert (retry.schedule_type, retry.next_run) == (Schedule.ONCE, event.next_attempt_at)
+    assert ast.literal_eval(retry.args) == (event.pk,)
+
+    scheduler(broker=get_broker())  # the cluster's scheduler, before the retry is due
+    assert len(hub.received) == 1
+
+    time.sleep(max(0.0, (event.next_attempt_at - timezone.now()).total_seconds()) + 0.05)
+    scheduler(broker=get_broker())  # ... and once it is due
+
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (OutboxStatus.SENT, 2)
+    assert hub.event_ids() == [event.event_id] * 2
+    assert delivery_schedules() == [], "a one-off schedule is deleted once it has run"
+
+
+def test_a_long_backoff_is_left_to_the_sweep(appointment, hub, hub_settings, sync_tasks):
+    hub.reply(Reply(429, headers={"Retry-After": "120"}), Reply(503))
+
+    event = book(appointment)
+
+    assert event.status == OutboxStatus.PENDING
+    assert delivery_schedules() == []
 
 
 def test_429_honours_retry_after(appointment, hub, hub_settings, sync_tasks):

@@ -88,13 +88,28 @@ def test_rescheduled_event_carries_the_previous_appointment_and_reason(appointme
 
 
 @pytest.mark.django_db
-def test_slot_available_goes_to_the_waitlisted_patient(appointment, no_hub):
+def test_slot_available_names_the_free_time_for_the_waitlisted_patient(appointment, no_hub):
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.save()
     waiting = PatientFactory(clinic=appointment.clinic, code="p-2002", first_name="Mara", email="", phone="")
 
     event = record_event(event_type="waitlist.slot_available", appointment=appointment, patient=waiting)
 
-    assert event.payload["patient"] == {"code": "p-2002", "first_name": "Mara", "email": "", "phone": ""}
-    assert event.payload["appointment"]["id"] == appointment.pk
+    # The free time, plainly; nothing of the cancelled appointment it was (no id, no
+    # status) for a hub template to read as the waitlisted patient's own booking.
+    assert event.payload == {
+        "slot": {
+            "type": "ECG check",
+            "start": "2027-03-08T09:00:00+01:00",
+            "end": "2027-03-08T09:30:00+01:00",
+        },
+        "patient": {"code": "p-2002", "first_name": "Mara", "email": "", "phone": ""},
+        "provider": {"code": "dr-weber", "name": "Dr. Anna Weber"},
+        "room": {"code": "r1", "name": "Room 1"},
+        "clinic": {"code": "riverside", "name": "Riverside Family Practice"},
+        "locale": "en",
+    }
+    assert event.event_id == f"waitlist.slot_available:{appointment.pk}:1"
 
 
 @pytest.mark.django_db
