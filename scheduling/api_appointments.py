@@ -79,6 +79,14 @@ class ListParams(Schema):
     patient: str | None = Field(None, max_length=64)
     status: AppointmentStatus | None = None
     clinic: str | None = Field(None, max_length=64)
+    limit: int = Field(100, ge=1, le=MAX_LIST)
+    offset: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class AppointmentListOut(Schema):
+    appointments: list[AppointmentOut]
+    total: int = Field(description="Every appointment that matches, before limit and offset.")
+    next: str | None = Field(description="The next page's URL, or null on the last page.")
 
 
 def appointment_out(a: Appointment) -> dict[str, Any]:
@@ -136,8 +144,8 @@ def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
     return selectors.get_by_code(model, clinic, code, field) if code else None
 
 
-@router.get("/appointments", response=list[AppointmentOut], tags=["appointments"])
-def list_appointments(request: HttpRequest, params: Query[ListParams]) -> list[dict[str, Any]]:
+@router.get("/appointments", response=AppointmentListOut, tags=["appointments"])
+def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
     clinic = resolve_clinic(params.clinic)
     queryset = _with_relations().filter(clinic=clinic).order_by("start", "provider__code", "pk")
     if params.date:
@@ -151,7 +159,16 @@ def list_appointments(request: HttpRequest, params: Query[ListParams]) -> list[d
         queryset = queryset.filter(patient=_by_code(Patient, clinic, params.patient, "patient"))
     if params.status:
         queryset = queryset.filter(status=params.status)
-    return [appointment_out(a) for a in queryset[:MAX_LIST]]
+    total = queryset.count()
+    page = queryset[params.offset : params.offset + params.limit]
+    following = params.offset + params.limit
+    next_url = None
+    if following < total:
+        query = request.GET.copy()
+        query["offset"] = str(following)
+        query["limit"] = str(params.limit)
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return {"appointments": [appointment_out(a) for a in page], "total": total, "next": next_url}
 
 
 @router.post("/appointments", response={201: AppointmentOut}, tags=["appointments"])

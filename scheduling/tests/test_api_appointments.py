@@ -347,9 +347,10 @@ def test_list_appointments_filters_and_orders(small_clinic, call):
         "/api/v1/appointments",
         booking(small_clinic, patient="p-2", clock="09:00", provider="dr-b", room="r2"),
     )
-    listed = call("get", f"/api/v1/appointments?date={small_clinic['day']}").json()
+    listed = call("get", f"/api/v1/appointments?date={small_clinic['day']}").json()["appointments"]
     assert [a["start"][11:16] for a in listed] == ["09:00", "10:00"]
-    assert [a["patient"] for a in call("get", "/api/v1/appointments?provider=dr-a").json()] == ["p-1"]
+    by_provider = call("get", "/api/v1/appointments?provider=dr-a").json()["appointments"]
+    assert [a["patient"] for a in by_provider] == ["p-1"]
     assert call("get", "/api/v1/appointments?status=bogus").status_code == 422
     assert call("get", "/api/v1/appointments?provider=dr-zz").status_code == 404
 
