@@ -322,3 +322,12 @@ def test_reschedule_lists_slots_and_moves(desk_client, small_clinic):
     )
     assert response.status_code == 200 and response["HX-Retarget"] == "#panel"
     assert Appointment.objects.get(rescheduled_from=appointment).start == target
+
+
+def test_cancel_with_nobody_to_refill_says_why(desk_client, small_clinic):
+    appointment = booked(small_clinic)
+    html = desk_client.post(
+        f"/appointments/{appointment.pk}/cancel/", {"reason": "ill"}, **HX
+    ).content.decode()
+    assert "Book into this slot" not in html
+    assert "No candidate can take this time" in html or "Nobody" in html

@@ -183,7 +183,6 @@ def _reschedule_context(clinic: Clinic, appointment: Appointment, params: Any) -
         now=local_now(clinic),
         provider_code=provider or None,
         patient_code=appointment.patient.code,
-        include_overbooking=False,
         limit=20,
     )
     names = dict(providers) | {f"room:{c}": n for c, n in rooms}
@@ -200,7 +199,7 @@ def _reschedule_context(clinic: Clinic, appointment: Appointment, params: Any) -
 
 def _move(request: HtmxHttpRequest, clinic: Clinic, appointment: Appointment) -> HttpResponse:
     try:
-        provider_code, room_code, start_text, _overbook = request.POST.get("slot", "").split("|")
+        provider_code, room_code, start_text, overbook = request.POST.get("slot", "").split("|")
         start = dt.datetime.fromisoformat(start_text)
     except ValueError:
         return refusal(request, "Choose a time from the list.", status=422)
@@ -210,6 +209,7 @@ def _move(request: HtmxHttpRequest, clinic: Clinic, appointment: Appointment) ->
             start=start,
             provider=selectors.get_by_code(Provider, clinic, provider_code, "provider"),
             room=selectors.get_by_code(Room, clinic, room_code, "room"),
+            overbook=overbook == "1",
             actor=request.user,
             clinic=clinic,
         )
