@@ -331,3 +331,26 @@ def test_cancel_with_nobody_to_refill_says_why(desk_client, small_clinic):
     ).content.decode()
     assert "Book into this slot" not in html
     assert "No candidate can take this time" in html or "Nobody" in html
+
+
+def test_dates_at_the_calendars_edge_get_a_clear_answer_not_a_500(desk_client, small_clinic):
+    assert desk_client.get("/?date=9999-12-31").status_code == 200  # today's board instead
+    found = desk_client.get(
+        "/book/?appointment_type=consult&date_from=9999-12-30&date_to=9999-12-31", **hx("slots")
+    )
+    assert found.status_code == 200 and b"between the years 1900 and 2999" in found.content
+    refused = desk_client.post(
+        "/book/confirm/",
+        {"patient": "p-1", "appointment_type": "consult", "slot": "dr-a|r1|9999-12-31T23:00:00+01:00|0"},
+        **hx("slots"),
+    )
+    assert refused.status_code == 422 and b"Choose a time from the list" in refused.content
+    appointment = booked(small_clinic)
+    moved = desk_client.post(
+        f"/appointments/{appointment.pk}/reschedule/", {"slot": "dr-a|r1|0001-01-01T00:00:00+00:00|0"}, **HX
+    )
+    assert moved.status_code == 422
+    assert (
+        desk_client.get(f"/appointments/{appointment.pk}/reschedule/?date_from=9999-12-31", **HX).status_code
+        == 200
+    )

@@ -21,6 +21,7 @@ from desk.views.common import (
     domain_refusal,
     frame,
     local_now,
+    parse_date,
     refusal,
     reply,
     staff_view,
@@ -168,10 +169,9 @@ def reschedule(request: HtmxHttpRequest, appointment_id: int) -> HttpResponse:
 
 def _reschedule_context(clinic: Clinic, appointment: Appointment, params: Any) -> dict[str, Any]:
     today = local_now(clinic).date()
-    try:
-        date_from = dt.date.fromisoformat(params.get("date_from", ""))
-    except ValueError:
-        date_from = max(today, appointment.start.astimezone(clinic.tz).date())
+    date_from = parse_date(params.get("date_from")) or max(
+        today, appointment.start.astimezone(clinic.tz).date()
+    )
     date_to = date_from + dt.timedelta(days=RESCHEDULE_DAYS - 1)
     provider = params.get("provider", "")
     _, providers, rooms = clinic_selectors.booking_choices(clinic.pk)
@@ -202,6 +202,8 @@ def _move(request: HtmxHttpRequest, clinic: Clinic, appointment: Appointment) ->
         provider_code, room_code, start_text, overbook = request.POST.get("slot", "").split("|")
         start = dt.datetime.fromisoformat(start_text)
     except ValueError:
+        return refusal(request, "Choose a time from the list.", status=422)
+    if start.tzinfo is None or parse_date(start.date().isoformat()) is None:
         return refusal(request, "Choose a time from the list.", status=422)
     try:
         new, old, candidates = services.appointment_reschedule(

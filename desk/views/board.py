@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from clinic.models import Clinic
 from desk import board as layout
-from desk.views.common import HtmxHttpRequest, current_clinic, frame, local_now, staff_view
+from desk.views.common import HtmxHttpRequest, current_clinic, frame, local_now, parse_date, staff_view
 from scheduling import selectors
 
 VIEW_CHOICES = (("providers", "Providers"), ("rooms", "Rooms"))
@@ -22,10 +22,7 @@ def board_context(request: HtmxHttpRequest, clinic: Clinic, day: dt.date | None 
     """The board of ``day`` (default: the ``date`` asked for, else today)."""
     now = local_now(clinic)
     if day is None:
-        try:
-            day = dt.date.fromisoformat(request.GET.get("date", ""))
-        except ValueError:
-            day = now.date()
+        day = parse_date(request.GET.get("date")) or now.date()
     view = request.GET.get("view", "")
     if view not in VIEWS:
         view = request.session.get("board_view", "providers")

@@ -19,11 +19,14 @@ from clinic.roles import can_add_patients, can_book
 from desk.slots import slot_row
 from desk.views.board import page
 from desk.views.common import (
+    FIRST_DATE,
+    LAST_DATE,
     HtmxHttpRequest,
     current_clinic,
     domain_refusal,
     frame,
     local_now,
+    parse_date,
     reply,
     staff_view,
 )
@@ -56,6 +59,10 @@ class FindForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
+        for name, day in (("date_from", start), ("date_to", end)):
+            if day and not FIRST_DATE <= day <= LAST_DATE:
+                self.add_error(name, "Choose a date between the years 1900 and 2999.")
+                start = end = None
         if start and end:
             if end < start:
                 self.add_error("date_to", "The end of the range is before its start.")
@@ -71,10 +78,10 @@ def _find_context(request: HtmxHttpRequest, clinic: Clinic, params: Any) -> dict
     data = params.copy()
     if not data.get("date_from"):
         # Opened from the board: search from the day on screen, unless it has passed.
-        board_day = _date(data.get("date", ""))
+        board_day = parse_date(data.get("date"))
         data["date_from"] = max(board_day or today, today).isoformat()
     if not data.get("date_to"):
-        first = _date(data["date_from"]) or today
+        first = parse_date(data["date_from"]) or today
         data["date_to"] = (first + dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat()
     form = FindForm(data, types=types, providers=providers)
     context: dict[str, Any] = {"form": form, "patient": None, "rows": None, "exact": None}
@@ -114,13 +121,6 @@ def _find_context(request: HtmxHttpRequest, clinic: Clinic, params: Any) -> dict
     )
     context["type_name"] = next((name for c, name, _ in types if c == type_code), type_code)
     return context
-
-
-def _date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 @staff_view()
@@ -187,7 +187,7 @@ def _book(request: HtmxHttpRequest, clinic: Clinic) -> Appointment:
         start = dt.datetime.fromisoformat(start_text)
     except ValueError as exc:
         raise ValidationFailed({"slot": "Choose a time from the list."}) from exc
-    if start.tzinfo is None:
+    if start.tzinfo is None or parse_date(start.date().isoformat()) is None:
         raise ValidationFailed({"slot": "Choose a time from the list."})
     backfill_of = None
     if post.get("backfill_of"):
@@ -286,8 +286,9 @@ def waitlist_from_search(request: HtmxHttpRequest) -> HttpResponse:
             if post.get("provider")
             else None
         )
-        earliest = dt.date.fromisoformat(post.get("date_from", ""))
-        latest = dt.date.fromisoformat(post.get("date_to", ""))
+        earliest, latest = parse_date(post.get("date_from")), parse_date(post.get("date_to"))
+        if earliest is None or latest is None:
+            raise ValueError("no date range")
         entry = services.waitlist_add(
             clinic=clinic,
             patient=named["patient"],

@@ -88,6 +88,20 @@ def current_clinic(request: HtmxHttpRequest) -> Clinic:
     return clinic
 
 
+# Dates a person can mean: far enough from the calendar's ends that a day's arithmetic
+# (a day either side, time zones) cannot overflow.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """A YYYY-MM-DD date within reach, or None."""
+    try:
+        day = dt.date.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return day if FIRST_DATE <= day <= LAST_DATE else None
+
+
 def local_now(clinic: Clinic) -> dt.datetime:
     return timezone.now().astimezone(clinic.tz)
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from clinic.management.commands.create_api_token import role_group
 from clinic.roles import ADMIN, FRONT_DESK
 
+FRONT_DESK_URL = "http://127.0.0.1:8000/"
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 FRONT_DESK_LOGIN = ("frontdesk", "demo-frontdesk")
 ADMIN_LOGIN = ("admin", "demo-admin")
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         ):
             state = "created" if created else "already existed, password reset"
             self.stdout.write(f"{what} login: {username} / {password}  ({state})")
+        self.stdout.write(f"Front desk: {FRONT_DESK_URL}  (log in as frontdesk)")
         self.stdout.write(f"Admin: {ADMIN_URL}")
 
     def _ensure_user(self, username: str, password: str, *, superuser: bool) -> bool:
