@@ -2,6 +2,23 @@
 (function () {
   "use strict";
 
+  // Typing in the patient search is not a change of the search form: keep its "change"
+  // from reaching the form, which would fetch the slot list again. (Done here rather than
+  // with an htmx trigger filter, which needs eval and so a weaker Content-Security-Policy.)
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "patient-q") event.stopPropagation();
+  }, true);
+
+  // A board in a background tab does not poll; it catches up when shown again.
+  document.addEventListener("htmx:confirm", function (event) {
+    if (document.hidden && event.detail.elt.id === "board" && event.detail.verb === "get") {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) document.body.dispatchEvent(new Event("board-changed"));
+  });
+
   // htmx drops 4xx bodies by default. Ours carry the message to show where the user is
   // working (and the form as it was), so swap them like a success.
   var SHOWN = [400, 403, 404, 409, 422];
