@@ -2,15 +2,22 @@
 
 Appointments are shown, not edited: a booking written here would skip the engine's rules
 (working hours, equipment, notice), the history and the notifications. Only the note can
-be changed. History, idempotency records and statistics are written by the system only.
+be changed, through the service that records it. Waitlist entries are added and closed
+through the services too. History, idempotency records and statistics are written by the
+system only.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from typing import Any
 
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from clinic.errors import DomainError
+from scheduling import services
 from scheduling.models import (
     Appointment,
     AppointmentHistory,
@@ -19,6 +26,8 @@ from scheduling.models import (
     ProviderDayStats,
     RoomDayStats,
     WaitlistEntry,
+    WaitlistHistory,
+    WaitlistStatus,
 )
 
 
@@ -35,15 +44,30 @@ class ViewOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class AppointmentHistoryInline(admin.TabularInline):
-    model = AppointmentHistory
+class ServiceSavedAdmin(admin.ModelAdmin):
+    """A model whose admin form saves through a service. The service is one durable
+    transaction, which may not run inside the one Django's admin opens around its form."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
+
+
+class HistoryInline(admin.TabularInline):
+    """The read-only history of the object on the page."""
+
     extra = 0
     can_delete = False
     fields = ("at", "action", "actor", "changes")
     readonly_fields = fields
     ordering = ("at", "pk")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AppointmentHistory]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).select_related("actor")
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -53,8 +77,16 @@ class AppointmentHistoryInline(admin.TabularInline):
         return False
 
 
+class AppointmentHistoryInline(HistoryInline):
+    model = AppointmentHistory
+
+
+class WaitlistHistoryInline(HistoryInline):
+    model = WaitlistHistory
+
+
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(ServiceSavedAdmin):
     list_display = (
         "id",
         "start_local",
@@ -149,6 +181,11 @@ class AppointmentAdmin(admin.ModelAdmin):
     def start_local(self, obj: Appointment) -> str:
         return f"{obj.start.astimezone(obj.clinic.tz):%Y-%m-%d %H:%M %Z}"
 
+    def save_model(self, request: HttpRequest, obj: Appointment, form: forms.ModelForm, change: bool) -> None:
+        services.appointment_update_note(
+            appointment_id=obj.pk, note=form.cleaned_data["note"], actor=request.user
+        )
+
 
 @admin.register(AppointmentHistory)
 class AppointmentHistoryAdmin(ViewOnlyAdmin):
@@ -166,7 +203,10 @@ class AppointmentHistoryAdmin(ViewOnlyAdmin):
 
 
 @admin.register(WaitlistEntry)
-class WaitlistEntryAdmin(admin.ModelAdmin):
+class WaitlistEntryAdmin(ServiceSavedAdmin):
+    """Entries are added here through the service; once added they change only by the
+    "close" action (or a booking), each change in the entry's history."""
+
     list_display = (
         "patient",
         "appointment_type",
@@ -182,7 +222,55 @@ class WaitlistEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "earliest"
     ordering = ("-created_at", "-pk")
     autocomplete_fields = ("patient",)
-    readonly_fields = ("created_at", "closed_at", "closed_by")
+    inlines = (WaitlistHistoryInline,)
+    actions = ("close_entries",)
+    add_fields = ("clinic", "patient", "appointment_type", "provider", "earliest", "latest", "note")
+    shown_fields = (
+        *add_fields,
+        "status",
+        "created_at",
+        "closed_at",
+        "close_reason",
+        "closed_by",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: WaitlistEntry | None = None) -> Any:
+        return self.add_fields if obj is None else self.shown_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WaitlistEntry | None = None) -> Any:
+        return () if obj is None else self.shown_fields
+
+    def save_model(
+        self, request: HttpRequest, obj: WaitlistEntry, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            return  # nothing on the page is editable: entries change through the services
+        data = form.cleaned_data
+        entry = services.waitlist_add(
+            clinic=data["clinic"],
+            patient=data["patient"],
+            appointment_type=data["appointment_type"],
+            provider=data["provider"],
+            earliest=data["earliest"],
+            latest=data["latest"],
+            note=data["note"],
+            actor=request.user,
+        )
+        obj.pk, obj.created_at = entry.pk, entry.created_at
+
+    @admin.action(description="Close the selected entries", permissions=["change"])
+    def close_entries(self, request: HttpRequest, queryset: QuerySet[WaitlistEntry]) -> None:
+        closed = 0
+        for entry in queryset.filter(status=WaitlistStatus.OPEN).select_related("clinic"):
+            try:
+                services.waitlist_close(
+                    entry_id=entry.pk, clinic=entry.clinic, reason="closed in the admin", actor=request.user
+                )
+            except DomainError as exc:  # closed meanwhile
+                self.message_user(request, f"{entry}: {exc.message}", messages.WARNING)
+            else:
+                closed += 1
+        self.message_user(request, f"Closed {closed} waitlist entr{'y' if closed == 1 else 'ies'}.")
 
 
 @admin.register(IdempotencyRecord)

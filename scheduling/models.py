@@ -169,16 +169,24 @@ CONFLICT_BY_CONSTRAINT = {
 }
 
 
-class AppointmentHistory(models.Model):
-    """Append-only record of every change to an appointment: who, when, what."""
+class HistoryRow(models.Model):
+    """One append-only change record: who, when, what. Written by the services only."""
 
-    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="history")
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     action = models.CharField(max_length=32)
     changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AppointmentHistory(HistoryRow):
+    """Every change to an appointment."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="history")
 
     class Meta:
         ordering = ["appointment", "at", "pk"]
@@ -237,16 +245,10 @@ class WaitlistEntry(models.Model):
         return f"{self.patient} for {self.appointment_type} {self.earliest}..{self.latest}"
 
 
-class WaitlistHistory(models.Model):
-    """Append-only record of every change to a waitlist entry: who, when, what."""
+class WaitlistHistory(HistoryRow):
+    """Every change to a waitlist entry."""
 
     entry = models.ForeignKey(WaitlistEntry, on_delete=models.PROTECT, related_name="history")
-    at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    action = models.CharField(max_length=32)
-    changes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["entry", "at", "pk"]

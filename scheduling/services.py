@@ -294,6 +294,19 @@ def appointment_change_status(
     return appointment
 
 
+@transaction.atomic(durable=True)
+def appointment_update_note(
+    *, appointment_id: int, note: str, actor: Any = None, clinic: Clinic | None = None
+) -> Appointment:
+    """Change an appointment's note, the one thing staff edit by hand, with its history."""
+    appointment = _locked(appointment_id, clinic)
+    if appointment.note != note:
+        _history(appointment, "note", actor, {"note": [appointment.note, note]})
+        appointment.note = note
+        appointment.save(update_fields=["note", "updated_at"])
+    return appointment
+
+
 def _cancel(appointment: Appointment, reason: str, actor: Any, now: dt.datetime) -> Appointment:
     return _transition(
         appointment, "cancel", actor, now, cancelled_at=now, cancel_reason=reason[:200], cancelled_by=actor
