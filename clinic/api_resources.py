@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import F, Func, Q, Value
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from pydantic import ConfigDict
 
 from clinic import services
 from clinic.api import idempotent, resolve_clinic
@@ -20,13 +21,51 @@ router = Router()
 SEARCH_LIMIT = 50
 
 
+PHONE = r"^[0-9+() ./-]*$"
+
+
+class PreferencesIn(Schema):
+    """A patient's preferences. On PATCH each list given replaces the stored one, and one
+    left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[str] | None = Field(None, max_length=100, description="Provider codes.")
+    days: list[str] | None = Field(None, max_length=7, description="Weekday keys: mon .. sun.")
+    times: list[tuple[str, str]] | None = Field(
+        None, max_length=24, description='Local time ranges, e.g. [["08:00", "11:00"]].'
+    )
+
+    def for_service(self) -> dict[str, Any]:
+        """The lists given, as the services name them."""
+        given = {
+            "preferred_providers": self.providers,
+            "preferred_days": self.days,
+            "preferred_times": self.times,
+        }
+        return {name: value for name, value in given.items() if value is not None}
+
+
 class PatientIn(Schema):
     code: str = Field(..., max_length=64, pattern=CODE_PATTERN)
     first_name: str = Field(..., min_length=1, max_length=100)
     last_name: str = Field(..., min_length=1, max_length=100)
     birth_date: dt.date | None = None
-    phone: str = Field("", max_length=40, pattern=r"^[0-9+() ./-]*$")
+    phone: str = Field("", max_length=40, pattern=PHONE, description="Stored in E.164: +49305550000.")
     email: str = Field("", max_length=254)
+    preferences: PreferencesIn | None = None
+
+
+class PatientPatch(Schema):
+    """Contact fields and preferences; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(
+        None, max_length=40, pattern=PHONE, description="Stored in E.164: +49305550000."
+    )
+    email: str | None = Field(None, max_length=254)
+    preferences: PreferencesIn | None = None
 
 
 def patient_out(p: Patient) -> dict[str, Any]:
@@ -72,7 +111,11 @@ def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None 
         raise Forbidden("Your role may not add patients.")
 
     def create() -> tuple[int, dict[str, Any]]:
-        patient = services.patient_create(clinic=resolve_clinic(clinic), **payload.dict())
+        patient = services.patient_create(
+            clinic=resolve_clinic(clinic),
+            **payload.dict(exclude={"preferences"}),
+            **(payload.preferences.for_service() if payload.preferences else {}),
+        )
         return 201, patient_out(patient)
 
     return idempotent(request, create)
@@ -87,6 +130,22 @@ def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> d
     )
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")
+    return patient_out(patient)
+
+
+@router.patch("/patients/{code}", tags=["patients"])
+def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clinic: str | None = None) -> Any:
+    if not has_permission(request.user, "clinic.change_patient"):
+        raise Forbidden("Your role may not change patients.")
+    patient = Patient.objects.filter(clinic=resolve_clinic(clinic), code=code).first()
+    if patient is None:
+        raise NotFound(f"No patient with code {code!r}.")
+    patient = services.patient_update(
+        patient=patient,
+        phone=payload.phone,
+        email=payload.email,
+        **(payload.preferences.for_service() if payload.preferences else {}),
+    )
     return patient_out(patient)
 
 
