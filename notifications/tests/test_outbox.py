@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from clinic.tests.factories import PatientFactory
+from clinic.tests.factories import PatientFactory, WorkingHoursFactory
 from notifications.models import EventType, OutboxEvent, OutboxStatus
 from notifications.outbox import record_event
 from scheduling.models import AppointmentStatus
-from scheduling.tests.factories import AppointmentFactory
+from scheduling.services import appointment_cancel
+from scheduling.tests.factories import AppointmentFactory, WaitlistEntryFactory
 
 
 @pytest.mark.django_db
@@ -186,3 +187,24 @@ def test_recording_costs_three_queries(appointment, hub_settings, django_assert_
     # sequence, insert. Booking is a hot path.
     with django_assert_num_queries(3):
         record_event(event_type="appointment.booked", appointment=appointment)
+
+
+@pytest.mark.django_db
+def test_a_cancellation_offers_its_time_to_the_waitlist_as_a_free_slot(appointment, no_hub):
+    clinic = appointment.clinic
+    WorkingHoursFactory(provider=appointment.provider, weekday=0, start=dt.time(8), end=dt.time(12))
+    waiting = PatientFactory(clinic=clinic, code="p-2002", first_name="Mara", email="mara@example.org")
+    WaitlistEntryFactory(clinic=clinic, patient=waiting, appointment_type=appointment.appointment_type)
+
+    appointment_cancel(
+        appointment_id=appointment.pk, reason="sick", now=dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    )
+
+    event = OutboxEvent.objects.get(event_type="waitlist.slot_available")
+    assert event.payload["slot"] == {
+        "type": "ECG check",
+        "start": "2027-03-08T09:00:00+01:00",
+        "end": "2027-03-08T09:30:00+01:00",
+    }
+    assert "appointment" not in event.payload
+    assert event.payload["patient"]["email"] == "mara@example.org"
