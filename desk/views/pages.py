@@ -1,20 +1,10 @@
-"""Placeholder: the waitlist, patient and stats pages are being built."""
+"""The waitlist, patient and stats pages, under the names ``desk/urls.py`` routes to.
 
-from django.http import HttpRequest, HttpResponse
+Each page lives in its own module; this one only gathers them.
+"""
 
-from desk.views.common import staff_view
+from desk.views.patients import patient
+from desk.views.stats import stats
+from desk.views.waitlist import waitlist
 
-
-@staff_view()
-def waitlist(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("waitlist")
-
-
-@staff_view()
-def patient(request: HttpRequest, code: str) -> HttpResponse:
-    return HttpResponse("patient")
-
-
-@staff_view()
-def stats(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("stats")
+__all__ = ["patient", "stats", "waitlist"]
