@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
-from django.db.models import F, Func, Q, Value
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
-from clinic import services
+from clinic import selectors, services
 from clinic.api import idempotent, resolve_clinic
 from clinic.errors import Forbidden, NotFound, ValidationFailed
 from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
 from clinic.roles import has_permission
 
 router = Router()
-SEARCH_LIMIT = 50
 
 
 PHONE = r"^[0-9+() ./-]*$"
@@ -89,20 +87,9 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
     """By name, code or phone (digits compared without spaces or punctuation)."""
     if len(q) > 100:
         raise ValidationFailed({"q": "At most 100 characters."})
-    patients = (
-        Patient.objects.filter(clinic=resolve_clinic(clinic))
-        .annotate(
-            phone_digits=Func(F("phone"), Value(r"\D"), Value(""), Value("g"), function="regexp_replace")
-        )
-        .prefetch_related("preferred_providers")
-    )
-    for word in q.split():
-        match = Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(code__icontains=word)
-        digits = re.sub(r"\D", "", word)
-        if len(digits) >= 3:
-            match |= Q(phone_digits__contains=digits)
-        patients = patients.filter(match)
-    return [patient_out(p) for p in patients.order_by("last_name", "first_name", "code")[:SEARCH_LIMIT]]
+    patients = list(selectors.patient_search(resolve_clinic(clinic).pk, q))
+    prefetch_related_objects(patients, "preferred_providers")
+    return [patient_out(p) for p in patients]
 
 
 @router.post("/patients", response={201: dict}, tags=["patients"])
