@@ -169,8 +169,8 @@ class PatientRecord:
 
 
 def patient_record(clinic: Clinic, code: str, *, now: dt.datetime) -> PatientRecord:
-    """Everything the desk needs about one patient, in six queries; ``NotFound`` for a
-    code this clinic does not know."""
+    """Everything the desk needs about one patient, in at most seven queries whatever
+    their record's length; ``NotFound`` for a code this clinic does not know."""
     patient = Patient.objects.filter(clinic=clinic, code=code).first()
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")

@@ -397,6 +397,28 @@ def test_patient_page_shows_contact_preferences_appointments_and_history(client_
     assert text(history).count("the system") == 6  # booked by services without a user
 
 
+def test_patient_record_reads_in_a_fixed_number_of_queries(small_clinic, django_assert_max_num_queries):
+    s, day = small_clinic, small_clinic["day"]
+    patient = s["patients"][0]
+    for week in range(4):
+        book(s, patient, at(s, day + dt.timedelta(days=7 * week), 9))
+    wait(s, patient, earliest=day, latest=day + dt.timedelta(days=3))
+    with django_assert_max_num_queries(7):
+        record = overview.patient_record(s["clinic"], patient.code, now=timezone.now())
+        assert len(record.upcoming) == 4 and len(record.history) == 4 and len(record.waiting) == 1
+        assert {h.appointment.appointment_type.name for h in record.history} == {"Consultation"}
+
+
+def test_patient_page_offers_the_waitlist_with_the_patient_chosen(client_as, small_clinic):
+    patient = small_clinic["patients"][0]
+    client = client_as("front_desk")
+    body = client.get(reverse("desk:patient", args=[patient.code])).content.decode()
+    link = f"{WAITLIST}?patient={patient.code}"
+    assert f'href="{link}"' in body
+    page = client.get(link).content.decode()
+    assert 'id="waitlist-patient"' in page and patient.full_name in page
+
+
 def test_patient_history_names_who_did_it(client_as, small_clinic, django_user_model):
     s = small_clinic
     patient = s["patients"][0]
@@ -572,6 +594,7 @@ def test_stats_fragment_is_the_figures_alone_with_navigation(client_as, small_cl
     assert f"date={(day - dt.timedelta(days=7)).isoformat()}&amp;period=week" in body
     assert f"date={(day + dt.timedelta(days=7)).isoformat()}&amp;period=week" in body
     assert f"date={day.isoformat()}&amp;period=day" in body
+    assert f"Showing the week of {day:%a %-d %b}" in body  # in the status line, out of band
 
 
 def test_stats_with_a_bad_date_or_period_show_today(client_as, small_clinic):

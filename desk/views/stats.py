@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from desk.views.common import HtmxHttpRequest, current_clinic, frame, local_now, parse_date, staff_view
+from desk.views.common import HtmxHttpRequest, current_clinic, frame, local_now, parse_date, reply, staff_view
 from scheduling import overview
 
 PERIODS = (("day", "Day"), ("week", "Week"))
@@ -275,9 +275,16 @@ def stats(request: HtmxHttpRequest) -> HttpResponse:
             (charts["no_show_types"], _rate_rows(figures.no_show_by_type), "Type", "table-noshow-types"),
         ],
     }
-    if request.htmx:
-        return render(request, "desk/stats.html#stats", context)
+    if request.htmx:  # the period changed in place: say which one is on screen now
+        message = f"Showing {_title(period, day, first, last)}."
+        return reply(request, "desk/stats.html#stats", context, message=message)
     return render(request, "desk/stats.html", context)
+
+
+def _title(period: str, day: dt.date, first: dt.date, last: dt.date) -> str:
+    if period == "week":
+        return f"the week of {first:%a %-d %b} – {last:%a %-d %b %Y}"
+    return f"{day:%A %-d %B %Y}"
 
 
 def _usage_row(u: overview.Usage) -> dict[str, Any]:
