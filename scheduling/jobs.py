@@ -15,19 +15,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, IntegerField, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from clinic.errors import InvalidTransition
 from clinic.models import Clinic, Closure, Provider, Room, TimeOff, WorkingHours
 from scheduling import services
-from scheduling.engine.calendar import instant
+from scheduling.engine.calendar import instant, local_iso
 from scheduling.models import (
     Appointment,
     AppointmentStatus,
     NoShowRate,
     ProviderDayStats,
     RoomDayStats,
+    StatsDirtyDay,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,17 +126,39 @@ class DayStats:
 def compute_stats(
     day: dt.date | None = None, *, now: dt.datetime, clinic: Clinic | None = None
 ) -> list[DayStats]:
-    """Store the snapshots of ``day`` (default: today and yesterday, each in the clinic's
-    own zone) for one clinic or all, and the no-show rates up to that day."""
+    """Store the snapshots of ``day`` (default: yesterday, today and every day a booking
+    change has marked since, each in the clinic's own zone) for one clinic or all, and the
+    no-show rates up to ``day`` (default: today)."""
     clinics = [clinic] if clinic is not None else list(Clinic.objects.all())
     computed: list[DayStats] = []
     for each in clinics:
         today = now.astimezone(each.tz).date()
-        days = [day] if day is not None else [today - dt.timedelta(days=1), today]
+        marks = _dirty_marks(each, day)
+        days = [day] if day is not None else sorted({today - dt.timedelta(days=1), today, *marks})
         for one_day in days:
-            computed.append(compute_clinic_day(each, one_day, computed_at=now))
-        compute_no_show_rates(each, days[-1], computed_at=now)
+            computed.append(_recompute(each, one_day, marks.get(one_day, []), now))
+        compute_no_show_rates(each, day or today, computed_at=now)
     return computed
+
+
+def _dirty_marks(clinic: Clinic, day: dt.date | None = None) -> dict[dt.date, list[int]]:
+    """The clinic's stats marks (of one day, or all), by day. Read before computing."""
+    marks = StatsDirtyDay.objects.filter(clinic=clinic)
+    if day is not None:
+        marks = marks.filter(date=day)
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for pk, marked_day in marks.values_list("pk", "date"):
+        by_day[marked_day].append(pk)
+    return by_day
+
+
+def _recompute(clinic: Clinic, day: dt.date, marks: list[int], now: dt.datetime) -> DayStats:
+    """Compute and store ``day``, then drop the marks read before computing: a change that
+    commits meanwhile has a mark of its own, left for the next time."""
+    stats = compute_clinic_day(clinic, day, computed_at=now)
+    if marks:
+        StatsDirtyDay.objects.filter(pk__in=marks).delete()
+    return stats
 
 
 def compute_stats_job() -> str:
@@ -290,24 +314,59 @@ def compute_no_show_rates(clinic: Clinic, day: dt.date, *, computed_at: dt.datet
         NoShowRate.objects.bulk_create(rows)
 
 
-def stats_for_day(clinic: Clinic, day: dt.date) -> dict[str, Any]:
-    """The ``GET /api/v1/stats`` body for ``day``, from the stored snapshots (computed
-    first when none are stored for that date)."""
-    providers = list(
+def _freshness(clinic: Clinic, day: dt.date) -> dict[str, RawSQL]:
+    """Asked alongside the stored rows, in the same query: has a booking change marked the
+    day since, and how many providers and rooms has the clinic now (one added since the
+    snapshot is missing from it; a deleted one takes its rows with it)."""
+    return {
+        "marked": RawSQL(
+            "EXISTS (SELECT 1 FROM scheduling_statsdirtyday WHERE clinic_id = %s AND date = %s)",
+            (clinic.pk, day),
+            output_field=BooleanField(),
+        ),
+        "providers_now": RawSQL(
+            "SELECT count(*) FROM clinic_provider WHERE clinic_id = %s",
+            (clinic.pk,),
+            output_field=IntegerField(),
+        ),
+        "rooms_now": RawSQL(
+            "SELECT count(*) FROM clinic_room WHERE clinic_id = %s", (clinic.pk,), output_field=IntegerField()
+        ),
+    }
+
+
+def stats_for_day(clinic: Clinic, day: dt.date, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The ``GET /api/v1/stats`` body for ``day``, from the stored snapshots; computed
+    (and stored) first when none are stored, when a booking change has touched the day
+    since, or when a provider or room was added since. ``computed_at`` says when."""
+    now = now or timezone.now()
+    providers: list[Any] = list(
         ProviderDayStats.objects.filter(clinic=clinic, date=day)
         .select_related("provider")
+        .annotate(**_freshness(clinic, day))
         .order_by("provider__code")
     )
-    rooms = list(
-        RoomDayStats.objects.filter(clinic=clinic, date=day).select_related("room").order_by("room__code")
+    rooms: list[Any] = list(
+        RoomDayStats.objects.filter(clinic=clinic, date=day)
+        .select_related("room")
+        .annotate(**_freshness(clinic, day))
+        .order_by("room__code")
     )
-    if not providers and not rooms:
-        computed = compute_clinic_day(clinic, day, computed_at=timezone.now())
+    first = (providers or rooms or [None])[0]
+    if (
+        first is None
+        or first.marked
+        or first.providers_now != len(providers)
+        or first.rooms_now != len(rooms)
+    ):
+        computed = _recompute(clinic, day, _dirty_marks(clinic, day).get(day, []), now)
         providers, rooms = computed.providers, computed.rooms
+    computed_at = min((row.computed_at for row in [*providers, *rooms]), default=now)
     available = sum(p.available_minutes for p in providers)
     booked = sum(p.booked_minutes for p in providers)
     return {
         "date": day.isoformat(),
+        "computed_at": local_iso(computed_at, clinic.tz),
         "providers": [
             {
                 "provider": p.provider.code,

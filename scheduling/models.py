@@ -283,6 +283,26 @@ class IdempotencyRecord(models.Model):
 # demand) and read by the stats API, so a report never scans a year of appointments.
 
 
+class StatsDirtyDay(models.Model):
+    """A mark that a booking change touched a clinic's local day, written in the change's
+    own transaction, so that day's snapshots are recomputed (by the stats job, or when the
+    day is asked for). Marks are only ever inserted, never updated: concurrent bookings of
+    one day never wait on each other here. Whoever recomputes deletes the marks it read
+    before computing, so a change that commits meanwhile keeps its own mark."""
+
+    id = models.BigAutoField(primary_key=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date", "pk"]
+        indexes = [models.Index(fields=["clinic", "date"], name="stats_dirty_day")]
+
+    def __str__(self) -> str:
+        return f"{self.date} (marked {self.marked_at:%Y-%m-%d %H:%M})"
+
+
 class ProviderDayStats(models.Model):
     """One provider's day, in the clinic's local calendar.
 

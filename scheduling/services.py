@@ -31,6 +31,7 @@ from scheduling.models import (
     Appointment,
     AppointmentHistory,
     AppointmentStatus,
+    StatsDirtyDay,
     WaitlistEntry,
     WaitlistHistory,
     WaitlistStatus,
@@ -166,25 +167,47 @@ def _book(
     if backfill_of is not None:
         changes["backfill_of"] = backfill_of.pk
     _history(appointment, "booked", actor, changes)
-    _close_satisfied_entries(appointment, actor, now)
+    _after_booking(appointment, actor, now)
     return appointment
 
 
-# One statement on the booking's hot path: most patients wait for nothing.
-CLOSE_SATISFIED_SQL = """
+# One statement on the booking's hot path: mark the booking's days for the stats, and
+# close the waitlist entries it satisfies (most patients wait for nothing).
+AFTER_BOOKING_SQL = """
+WITH marked AS (
+  INSERT INTO scheduling_statsdirtyday (clinic_id, date, marked_at)
+  SELECT %(clinic)s, day, %(now)s FROM unnest(%(days)s::date[]) AS day
+)
 UPDATE scheduling_waitlistentry SET status = 'closed', closed_at = %(now)s, closed_by_id = %(appointment)s
 WHERE patient_id = %(patient)s AND appointment_type_id = %(type)s AND status = 'open'
 RETURNING id
 """
 
 
-def _close_satisfied_entries(appointment: Appointment, actor: Any, now: dt.datetime) -> None:
-    """The patient got what they waited for: their open entries for this type close, each
-    with its history row."""
+def _stats_days(appointment: Appointment) -> list[dt.date]:
+    """The clinic's local days the appointment's time touches (the stats count it there)."""
+    tz = appointment.clinic.tz
+    first = local_date(appointment.start, tz)
+    last = local_date(appointment.end - dt.timedelta(microseconds=1), tz)
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _mark_stats_dirty(appointment: Appointment, now: dt.datetime) -> None:
+    StatsDirtyDay.objects.bulk_create(
+        StatsDirtyDay(clinic_id=appointment.clinic_id, date=day, marked_at=now)
+        for day in _stats_days(appointment)
+    )
+
+
+def _after_booking(appointment: Appointment, actor: Any, now: dt.datetime) -> None:
+    """The booking's days are marked for the stats; the patient got what they waited for,
+    so their open entries for this type close, each with its history row."""
     with connection.cursor() as cursor:
         cursor.execute(
-            CLOSE_SATISFIED_SQL,
+            AFTER_BOOKING_SQL,
             {
+                "clinic": appointment.clinic_id,
+                "days": _stats_days(appointment),
                 "now": now,
                 "appointment": appointment.pk,
                 "patient": appointment.patient_id,
@@ -273,6 +296,7 @@ def _transition(
         setattr(appointment, name, value)
     appointment.save(update_fields=["status", "updated_at", *fields])
     _history(appointment, action, actor, {"status": [old, target], **{k: str(v) for k, v in fields.items()}})
+    _mark_stats_dirty(appointment, now)
     return appointment
 
 

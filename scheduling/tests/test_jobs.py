@@ -254,11 +254,14 @@ EXPECTED_MONDAY = {
 def test_stats_of_a_known_day_are_exact(day):
     compute_stats(MONDAY, now=berlin(2027, 3, 9, 12))
 
-    assert stats_for_day(day, MONDAY) == EXPECTED_MONDAY
+    assert stats_for_day(day, MONDAY) == {**EXPECTED_MONDAY, "computed_at": "2027-03-09T12:00:00+01:00"}
 
 
 def test_stats_for_a_day_without_snapshots_computes_and_stores_them(day):
-    assert stats_for_day(day, MONDAY) == EXPECTED_MONDAY
+    assert stats_for_day(day, MONDAY, now=berlin(2027, 3, 9, 13)) == {
+        **EXPECTED_MONDAY,
+        "computed_at": "2027-03-09T13:00:00+01:00",
+    }
     assert ProviderDayStats.objects.filter(date=MONDAY).count() == 3
     assert RoomDayStats.objects.filter(date=MONDAY).count() == 3
 
