@@ -154,6 +154,14 @@ def test_waitlist_lists_open_entries_earliest_wanted_first(client_as, small_clin
     assert 'id="waitlist-form"' in body  # the front desk may add
 
 
+def test_each_entry_links_to_find_a_slot_for_what_it_waits_for(client_as, small_clinic):
+    s, day = small_clinic, small_clinic["day"]
+    wait(s, s["patients"][0], earliest=day, latest=day + dt.timedelta(days=4), provider=s["providers"][1])
+    body = client_as("front_desk").get(WAITLIST).content.decode()
+    query = f"patient=p-1&amp;appointment_type=consult&amp;provider=dr-b&amp;date_from={day}&amp;date_to="
+    assert f'href="{reverse("desk:find")}?{query}{day + dt.timedelta(days=4)}"' in body
+
+
 def test_waitlist_shows_offers_made_to_the_patient_after_the_entry(client_as, small_clinic):
     s, day = small_clinic, small_clinic["day"]
     waiting, holder = s["patients"][0], s["patients"][1]
