@@ -23,6 +23,7 @@ from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentHistory,
+    AppointmentStatus,
     NoShowRate,
     WaitlistEntry,
 )
@@ -142,6 +143,7 @@ ACTIONS = {
     "no_show": "Marked as no-show",
     "cancel": "Cancelled",
     "note": "Changed the note",
+    "loaded": "Loaded from the clinic file",
 }
 
 
@@ -196,21 +198,32 @@ def patient_record(clinic: Clinic, code: str, *, now: dt.datetime) -> PatientRec
         upcoming=upcoming,
         past=past[:PAST_LIMIT],
         past_total=len(past),
-        history=[_history_line(h) for h in history_rows],
+        history=[history_line(h) for h in history_rows],
         history_total=history_total,
         waiting=open_waitlist(clinic, patient=patient),
     )
 
 
-def _history_line(row: AppointmentHistory) -> HistoryLine:
+def appointment_history(appointment: Appointment) -> list[HistoryLine]:
+    """Every change to one appointment, oldest first, in words."""
+    rows = appointment.history.select_related("actor", "appointment").order_by("at", "pk")
+    return [history_line(h) for h in rows]
+
+
+def history_line(row: AppointmentHistory) -> HistoryLine:
     changes = row.changes or {}
     detail = ""
+    status = changes.get("status")
     if changes.get("cancel_reason"):
         detail = f"reason: {changes['cancel_reason']}"
     elif changes.get("backfill_of"):
         detail = "into a cancelled appointment's time"
     elif row.action == "booked" and row.appointment.rescheduled_from_id:
         detail = "rescheduled from another time"
+    elif isinstance(status, list) and len(status) == 2:
+        detail = " → ".join(
+            AppointmentStatus(s).label.lower() for s in status if s in AppointmentStatus.values
+        )
     actor = ""
     if row.actor is not None:
         actor = row.actor.get_full_name() or row.actor.get_username()

@@ -308,6 +308,7 @@ def test_cancel_answers_with_backfill_candidates(desk_client, small_clinic):
     assert f'"backfill_of": "{appointment.pk}"' in html
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.CANCELLED and appointment.cancel_reason == "ill"
+    assert "<b>Cancelled</b> by desk1 (reason: ill)" in html  # the history, in words
 
 
 def test_reschedule_lists_slots_and_moves(desk_client, small_clinic):

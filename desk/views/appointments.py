@@ -26,7 +26,7 @@ from desk.views.common import (
     reply,
     staff_view,
 )
-from scheduling import selectors, services
+from scheduling import overview, selectors, services
 from scheduling.models import Appointment, AppointmentStatus
 
 S = AppointmentStatus
@@ -76,7 +76,7 @@ def panel_context(request: HtmxHttpRequest, clinic: Clinic, appointment_id: int)
     return {
         **frame(request, clinic),
         "appointment": appointment,
-        "history": list(appointment.history.select_related("actor").order_by("at", "pk")),
+        "history": overview.appointment_history(appointment),
         "actions": _actions(request, appointment, now),
         "may_cancel": can_cancel(request.user) and appointment.status in (S.BOOKED, S.CONFIRMED),
         "may_reschedule": can_book(request.user) and appointment.status in (S.BOOKED, S.CONFIRMED),
