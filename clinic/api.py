@@ -25,7 +25,7 @@ from ninja.security import HttpBearer
 from ninja.security.session import SessionAuthIsStaff
 from ninja.throttling import AuthRateThrottle
 
-from clinic.errors import DomainError, NotFound, ValidationFailed
+from clinic.errors import DomainError, ValidationFailed
 from clinic.models import ApiToken, Clinic
 from clinic.roles import remember_permissions
 from clinic.rows import instance_from_json
@@ -81,7 +81,8 @@ class BearerToken(HttpBearer):
 # Every API request starts here, so the token, its user and the user's permissions (through
 # roles and granted directly) come back in one hand-written query: the ORM's version of it
 # cost more to build than PostgreSQL took to answer. It names the tables of Django's own
-# User model, which this project uses.
+# User model, which this project uses. A revoked or expired token, or one whose user was
+# deactivated or lost staff status, finds nothing.
 TOKEN_SQL = """
 SELECT t.id, t.last_used_at, row_to_json(u),
        ARRAY(SELECT ct.app_label || '.' || p.codename
@@ -99,6 +100,9 @@ SELECT t.id, t.last_used_at, row_to_json(u),
 FROM clinic_apitoken t
 JOIN auth_user u ON u.id = t.user_id
 WHERE t.key_hash = %(key_hash)s
+  AND t.revoked_at IS NULL
+  AND (t.expires_at IS NULL OR t.expires_at > now())
+  AND u.is_active AND u.is_staff
 """
 
 
@@ -231,28 +235,6 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return error_response(404, "not_found", f"There is no API endpoint at {request.path}.")
-
-
-def resolve_clinic(code: str | None) -> Clinic:
-    """The clinic named by ``?clinic=``, or the deployment's only clinic. Every endpoint
-    asks, so it is one light query rather than a queryset to build."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLINIC_SQL, {"code": code or None})
-        clinics = [instance_from_json(Clinic, row) for (row,) in cursor.fetchall()]
-    if code and not clinics:
-        raise NotFound(f"No clinic with code {code!r}.", field="clinic")
-    if not clinics:
-        raise NotFound("No clinic is set up yet: load one with `manage.py load_clinic`.")
-    if len(clinics) > 1:
-        raise ValidationFailed({"clinic": "Several clinics exist: choose one with ?clinic=CODE."})
-    return clinics[0]
-
-
-CLINIC_SQL = """
-SELECT row_to_json(c) FROM clinic_clinic c
-WHERE %(code)s::text IS NULL OR c.code = %(code)s::text
-ORDER BY c.id LIMIT 2
-"""
 
 
 def parse_aware(value: str, field: str) -> dt.datetime:

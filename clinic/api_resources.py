@@ -10,11 +10,11 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
-from clinic import selectors, services
-from clinic.api import idempotent, resolve_clinic
-from clinic.errors import Forbidden, NotFound, ValidationFailed
+from clinic import access, selectors, services
+from clinic.access import scope
+from clinic.api import idempotent
+from clinic.errors import NotFound, ValidationFailed
 from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
-from clinic.roles import has_permission
 
 router = Router()
 
@@ -87,19 +87,20 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
     """By name, code or phone (digits compared without spaces or punctuation)."""
     if len(q) > 100:
         raise ValidationFailed({"q": "At most 100 characters."})
-    patients = list(selectors.patient_search(resolve_clinic(clinic).pk, q))
+    patients = list(
+        selectors.patient_search(scope(request.user, clinic, need="clinic.view_patient").clinic.pk, q)
+    )
     prefetch_related_objects(patients, "preferred_providers")
     return [patient_out(p) for p in patients]
 
 
 @router.post("/patients", response={201: dict}, tags=["patients"])
 def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Any:
-    if not has_permission(request.user, "clinic.add_patient"):
-        raise Forbidden("Your role may not add patients.")
+    the_clinic = scope(request.user, clinic, need="clinic.add_patient").clinic
 
     def create() -> tuple[int, dict[str, Any]]:
         patient = services.patient_create(
-            clinic=resolve_clinic(clinic),
+            clinic=the_clinic,
             **payload.dict(exclude={"preferences"}),
             **(payload.preferences.for_service() if payload.preferences else {}),
         )
@@ -110,11 +111,8 @@ def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None 
 
 @router.get("/patients/{code}", tags=["patients"])
 def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> dict[str, Any]:
-    patient = (
-        Patient.objects.filter(clinic=resolve_clinic(clinic), code=code)
-        .prefetch_related("preferred_providers")
-        .first()
-    )
+    caller = scope(request.user, clinic, need="clinic.view_patient")
+    patient = access.patients(caller).filter(code=code).prefetch_related("preferred_providers").first()
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")
     return patient_out(patient)
@@ -122,9 +120,8 @@ def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> d
 
 @router.patch("/patients/{code}", tags=["patients"])
 def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clinic: str | None = None) -> Any:
-    if not has_permission(request.user, "clinic.change_patient"):
-        raise Forbidden("Your role may not change patients.")
-    patient = Patient.objects.filter(clinic=resolve_clinic(clinic), code=code).first()
+    caller = scope(request.user, clinic, need="clinic.change_patient")
+    patient = access.patients(caller).filter(code=code).first()
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")
     patient = services.patient_update(
@@ -138,7 +135,9 @@ def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clini
 
 @router.get("/providers", tags=["resources"])
 def list_providers(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
-    providers = Provider.objects.filter(clinic=resolve_clinic(clinic)).prefetch_related("working_hours")
+    providers = Provider.objects.filter(
+        clinic=scope(request.user, clinic, need="clinic.view_provider").clinic
+    ).prefetch_related("working_hours")
     out = []
     for p in providers.order_by("code"):
         hours: dict[str, list[list[str]]] = {}
@@ -150,7 +149,11 @@ def list_providers(request: HttpRequest, clinic: str | None = None) -> list[dict
 
 @router.get("/rooms", tags=["resources"])
 def list_rooms(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
-    rooms = Room.objects.filter(clinic=resolve_clinic(clinic)).prefetch_related("equipment").order_by("code")
+    rooms = (
+        Room.objects.filter(clinic=scope(request.user, clinic, need="clinic.view_room").clinic)
+        .prefetch_related("equipment")
+        .order_by("code")
+    )
     return [
         {"code": r.code, "name": r.name, "equipment": sorted(e.code for e in r.equipment.all())}
         for r in rooms
@@ -160,7 +163,9 @@ def list_rooms(request: HttpRequest, clinic: str | None = None) -> list[dict[str
 @router.get("/appointment-types", tags=["resources"])
 def list_appointment_types(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     types = (
-        AppointmentType.objects.filter(clinic=resolve_clinic(clinic))
+        AppointmentType.objects.filter(
+            clinic=scope(request.user, clinic, need="clinic.view_appointmenttype").clinic
+        )
         .prefetch_related("required_equipment", "providers")
         .order_by("code")
     )
@@ -182,5 +187,7 @@ def list_appointment_types(request: HttpRequest, clinic: str | None = None) -> l
 def list_equipment(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     return [
         {"code": e.code, "name": e.name}
-        for e in Equipment.objects.filter(clinic=resolve_clinic(clinic)).order_by("code")
+        for e in Equipment.objects.filter(
+            clinic=scope(request.user, clinic, need="clinic.view_equipment").clinic
+        ).order_by("code")
     ]

@@ -388,6 +388,35 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
         return self.filter(key_hash=ApiToken.hash(raw_token))
 
 
+class Membership(models.Model):
+    """A staff user works for a clinic; a clinician is also linked to the provider they are,
+    and then sees and acts on that provider's appointments only."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
+    provider = models.ForeignKey(
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="memberships",
+        help_text="For a clinician: the provider this user is. Their own appointments are all they see.",
+    )
+
+    class Meta:
+        ordering = ["clinic__code", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "clinic"], name="membership_unique_user_clinic")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.clinic}"
+
+    def clean(self) -> None:
+        if self.provider is not None and self.clinic_id and self.provider.clinic_id != self.clinic_id:
+            raise ValidationError({"provider": "The provider must work at this clinic."})
+
+
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only a SHA-256 of the token is stored."""
 
@@ -398,6 +427,8 @@ class ApiToken(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: it does not expire.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Set: the token no longer works.")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -413,8 +444,8 @@ class ApiToken(models.Model):
         return hashlib.sha256(raw_token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: Any) -> tuple[ApiToken, str]:
+    def issue(cls, user: Any, expires_at: Any = None) -> tuple[ApiToken, str]:
         """Create a token for ``user``; returns the row and the raw token (shown once)."""
         raw = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, key_hash=cls.hash(raw), prefix=raw[:8])
+        token = cls.objects.create(user=user, key_hash=cls.hash(raw), prefix=raw[:8], expires_at=expires_at)
         return token, raw

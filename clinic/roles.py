@@ -34,6 +34,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
         ("clinic", "patient", "change"),
         ("scheduling", "appointment", "add"),
         ("scheduling", "appointment", "change"),
+        ("scheduling", "appointment", "cancel"),
         ("scheduling", "waitlistentry", "add"),
         ("scheduling", "waitlistentry", "change"),
     ],
@@ -61,7 +62,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
         for model in models
         for action in ("view", "add", "change", "delete")
     ]
-    + [("scheduling", "appointmenthistory", "view")],
+    + [("scheduling", "appointmenthistory", "view"), ("scheduling", "appointment", "cancel")],
 }
 
 
@@ -111,8 +112,8 @@ def can_book(user: Any) -> bool:
 
 def can_cancel(user: Any) -> bool:
     """Cancelling notifies the patient and offers the time to others: the front desk's and
-    the admin's job (those who book), not a clinician's."""
-    return can_book(user)
+    the admin's job, not a clinician's (a permission of its own, not ``change``)."""
+    return has_permission(user, "scheduling.cancel_appointment")
 
 
 def can_add_patients(user: Any) -> bool:

@@ -8,7 +8,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
-from clinic.api import local_iso, resolve_clinic
+from clinic.access import scope
+from clinic.api import local_iso
 from clinic.errors import ValidationFailed
 from scheduling import selectors
 from scheduling.engine import Slot
@@ -79,7 +80,7 @@ def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> JsonResponse
         raise ValidationFailed({"date_to": "date_to must not be before date_from."})
     if (params.date_to - params.date_from).days > MAX_SEARCH_DAYS:
         raise ValidationFailed({"date_to": f"Search at most {MAX_SEARCH_DAYS} days at once."})
-    clinic = resolve_clinic(params.clinic)
+    clinic = scope(request.user, params.clinic, need="scheduling.view_appointment").clinic
     result = selectors.search_slots(
         clinic=clinic,
         appointment_type_code=params.appointment_type,

@@ -8,11 +8,11 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 
-from clinic.api import idempotent, local_iso, parse_aware, resolve_clinic
-from clinic.errors import Forbidden, NotFound, ValidationFailed
+from clinic.access import scope
+from clinic.api import idempotent, local_iso, parse_aware
+from clinic.errors import NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
-from clinic.roles import can_book, can_change_appointments
-from scheduling import jobs, selectors, services
+from scheduling import access, jobs, selectors, services
 from scheduling.models import Appointment, AppointmentStatus, WaitlistEntry
 
 router = Router()
@@ -129,25 +129,19 @@ def backfill_out(candidates: services.Backfill) -> list[dict[str, Any]]:
     ]
 
 
-def _with_relations() -> Any:
-    return Appointment.objects.select_related(
-        "clinic", "patient", "appointment_type", "provider", "room", "created_by"
-    )
-
-
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise Forbidden(f"Your role may not {what}.")
-
-
 def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
     return selectors.get_by_code(model, clinic, code, field) if code else None
 
 
 @router.get("/appointments", response=AppointmentListOut, tags=["appointments"])
 def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
-    clinic = resolve_clinic(params.clinic)
-    queryset = _with_relations().filter(clinic=clinic).order_by("start", "provider__code", "pk")
+    caller = scope(request.user, params.clinic, need="scheduling.view_appointment")
+    clinic = caller.clinic
+    queryset = (
+        access.appointments(caller)
+        .select_related("clinic", "patient", "appointment_type", "provider", "room", "created_by")
+        .order_by("start", "provider__code", "pk")
+    )
     if params.date:
         queryset = queryset.filter(
             start__gte=dt.datetime.combine(params.date, dt.time(), tzinfo=clinic.tz),
@@ -173,10 +167,9 @@ def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[s
 
 @router.post("/appointments", response={201: AppointmentOut}, tags=["appointments"])
 def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str | None = None) -> Any:
-    _require(can_book(request.user), "book appointments")
+    the_clinic = scope(request.user, clinic, need="scheduling.add_appointment").clinic
 
     def book() -> tuple[int, dict[str, Any]]:
-        the_clinic = resolve_clinic(clinic)
         start = parse_aware(payload.start, "start")
         backfill_of = None
         if payload.backfill_of is not None:
@@ -209,8 +202,14 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
 
 @router.get("/appointments/{appointment_id}", response=AppointmentOut, tags=["appointments"])
 def get_appointment(request: HttpRequest, appointment_id: int, clinic: str | None = None) -> dict[str, Any]:
-    the_clinic = resolve_clinic(clinic)
-    appointment = _with_relations().filter(clinic=the_clinic, pk=appointment_id).first()
+    caller = scope(request.user, clinic, need="scheduling.view_appointment")
+    the_clinic = caller.clinic
+    appointment = (
+        access.appointments(caller)
+        .select_related("clinic", "patient", "appointment_type", "provider", "room", "created_by")
+        .filter(pk=appointment_id)
+        .first()
+    )
     if appointment is None:
         raise NotFound(f"No appointment with id {appointment_id}.")
     body = appointment_out(appointment)
@@ -228,10 +227,10 @@ def get_appointment(request: HttpRequest, appointment_id: int, clinic: str | Non
 
 def _transition_endpoint(action: str) -> Any:
     def endpoint(request: HttpRequest, appointment_id: int, clinic: str | None = None) -> dict[str, Any]:
-        _require(can_change_appointments(request.user), "change appointments")
-        the_clinic = resolve_clinic(clinic)
+        caller = scope(request.user, clinic, need="scheduling.change_appointment")
+        access.ensure_appointment(caller, appointment_id)
         appointment = services.appointment_change_status(
-            appointment_id=appointment_id, action=action, actor=request.user, clinic=the_clinic
+            appointment_id=appointment_id, action=action, actor=request.user, clinic=caller.clinic
         )
         return appointment_out(appointment)
 
@@ -257,8 +256,9 @@ for _path, _action in (
 def cancel_appointment(
     request: HttpRequest, appointment_id: int, payload: CancelIn | None = None, clinic: str | None = None
 ) -> dict[str, Any]:
-    _require(can_change_appointments(request.user), "cancel appointments")
-    the_clinic = resolve_clinic(clinic)
+    caller = scope(request.user, clinic, need="scheduling.cancel_appointment")
+    access.ensure_appointment(caller, appointment_id)
+    the_clinic = caller.clinic
     appointment, candidates = services.appointment_cancel(
         appointment_id=appointment_id,
         reason=payload.reason if payload else "",
@@ -276,8 +276,9 @@ def cancel_appointment(
 def reschedule_appointment(
     request: HttpRequest, appointment_id: int, payload: RescheduleIn, clinic: str | None = None
 ) -> dict[str, Any]:
-    _require(can_book(request.user), "reschedule appointments")
-    the_clinic = resolve_clinic(clinic)
+    caller = scope(request.user, clinic, need="scheduling.add_appointment")
+    access.ensure_appointment(caller, appointment_id)
+    the_clinic = caller.clinic
     new, old, candidates = services.appointment_reschedule(
         appointment_id=appointment_id,
         start=parse_aware(payload.start, "start"),
@@ -315,10 +316,11 @@ def waitlist_out(entry: WaitlistEntry) -> dict[str, Any]:
 def list_waitlist(
     request: HttpRequest, appointment_type: str | None = None, clinic: str | None = None
 ) -> list[dict[str, Any]]:
-    the_clinic = resolve_clinic(clinic)
+    caller = scope(request.user, clinic, need="scheduling.view_waitlistentry")
+    the_clinic = caller.clinic
     entries = (
-        WaitlistEntry.objects.open()
-        .filter(clinic=the_clinic)
+        access.waitlist(caller)
+        .open()
         .select_related("clinic", "patient", "appointment_type", "provider")
         .order_by("created_at", "pk")
     )
@@ -333,10 +335,9 @@ def list_waitlist(
 
 @router.post("/waitlist", response={201: dict}, tags=["waitlist"])
 def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | None = None) -> Any:
-    _require(can_book(request.user), "manage the waitlist")
+    the_clinic = scope(request.user, clinic, need="scheduling.add_waitlistentry").clinic
 
     def add() -> tuple[int, dict[str, Any]]:
-        the_clinic = resolve_clinic(clinic)
         entry = services.waitlist_add(
             clinic=the_clinic,
             patient=selectors.get_by_code(Patient, the_clinic, payload.patient, "patient"),
@@ -358,10 +359,10 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | Non
 def close_waitlist_entry(
     request: HttpRequest, entry_id: int, payload: WaitlistCloseIn | None = None, clinic: str | None = None
 ) -> dict[str, Any]:
-    _require(can_book(request.user), "manage the waitlist")
+    the_clinic = scope(request.user, clinic, need="scheduling.change_waitlistentry").clinic
     entry = services.waitlist_close(
         entry_id=entry_id,
-        clinic=resolve_clinic(clinic),
+        clinic=the_clinic,
         reason=payload.reason if payload else "",
         actor=request.user,
     )
@@ -370,4 +371,4 @@ def close_waitlist_entry(
 
 @router.get("/stats", tags=["stats"])
 def stats(request: HttpRequest, date: dt.date, clinic: str | None = None) -> dict[str, Any]:
-    return jobs.stats_for_day(resolve_clinic(clinic), date)
+    return jobs.stats_for_day(scope(request.user, clinic, need="scheduling.view_appointment").clinic, date)

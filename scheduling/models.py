@@ -105,6 +105,7 @@ class Appointment(models.Model):
 
     class Meta:
         ordering = ["start", "provider__code"]
+        permissions = [("cancel_appointment", "Can cancel appointments")]
         indexes = [
             models.Index(fields=["clinic", "start"]),
             models.Index(fields=["patient", "start"]),

@@ -353,13 +353,18 @@ class DayBoard:
     type_codes: list[str]
 
 
-def day_board(*, clinic: Clinic, day: dt.date, now: dt.datetime) -> DayBoard:
+def day_board(
+    *, clinic: Clinic, day: dt.date, now: dt.datetime, provider: Provider | None = None
+) -> DayBoard:
     """One local day as the staff see it: the engine's snapshot (hours, time off,
     closures, rooms), the day's appointments with their patient, type, provider and room,
-    and the names of the clinic's providers and rooms. Four queries."""
-    snapshot = clinic_snapshot(clinic=clinic, date_from=day, date_to=day, now=now)
+    and the names of the clinic's providers and rooms. Four queries. ``provider`` narrows
+    it to that provider's column and appointments (a clinician's own)."""
+    snapshot = clinic_snapshot(clinic=clinic, date_from=day, date_to=day, now=now, provider=provider)
+    mine = {"provider": provider} if provider is not None else {}
     appointments = list(
         Appointment.objects.filter(
+            **mine,
             clinic=clinic,
             status__in=BOARD_STATUSES,
             start__lt=local_midnight(day + dt.timedelta(days=1), clinic.tz),

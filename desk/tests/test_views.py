@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from clinic.models import Membership
 from scheduling import selectors, services
 from scheduling.models import Appointment, AppointmentStatus, WaitlistEntry
 from scheduling.tests import conftest as scheduling_fixtures
@@ -30,7 +31,12 @@ def desk_client(client, django_user_model, small_clinic):
 
 @pytest.fixture
 def clinician_client(client, django_user_model, small_clinic):
-    client.force_login(make_user(django_user_model, "doc1", "clinician"))
+    """A clinician who is dr-a: they see and act on dr-a's appointments only."""
+    doctor = make_user(django_user_model, "doc1", "clinician")
+    Membership.objects.create(
+        user=doctor, clinic=small_clinic["clinic"], provider=small_clinic["providers"][0]
+    )
+    client.force_login(doctor)
     return client
 
 
@@ -98,6 +104,18 @@ def test_clinician_cannot_book_or_cancel_but_can_check_in(clinician_client, smal
     assert clinician_client.post(f"/appointments/{appointment.pk}/check_in/", **HX).status_code == 200
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.CHECKED_IN
+
+
+def test_clinician_sees_and_acts_on_their_own_providers_appointments_only(clinician_client, small_clinic):
+    mine = booked(small_clinic, patient=0, provider=0, hour=9)
+    theirs = booked(small_clinic, patient=1, provider=1, room=1, hour=9)
+    board = clinician_client.get(f"/?date={small_clinic['day']}", **hx("board")).content.decode()
+    assert f'id="appt-providers-{mine.pk}"' in board and f'id="appt-providers-{theirs.pk}"' not in board
+    assert "dr-b" not in board  # not even the other provider's column
+    assert clinician_client.get(f"/appointments/{theirs.pk}/", **HX).status_code == 404
+    assert clinician_client.post(f"/appointments/{theirs.pk}/check_in/", **HX).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == AppointmentStatus.BOOKED
 
 
 # --- The board ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from desk.views.board import page
 from desk.views.common import (
     HtmxHttpRequest,
     current_clinic,
+    current_scope,
     domain_refusal,
     frame,
     local_now,
@@ -26,7 +27,7 @@ from desk.views.common import (
     reply,
     staff_view,
 )
-from scheduling import overview, selectors, services
+from scheduling import access, overview, selectors, services
 from scheduling.models import Appointment, AppointmentStatus
 
 S = AppointmentStatus
@@ -40,9 +41,11 @@ STATUS_ACTIONS = (
 RESCHEDULE_DAYS = 7
 
 
-def _appointment(clinic: Clinic, appointment_id: int) -> Appointment:
+def _appointment(request: HtmxHttpRequest, appointment_id: int) -> Appointment:
+    """The appointment, if this user sees it (``scheduling.access``), else ``not_found``."""
     appointment = (
-        Appointment.objects.filter(clinic=clinic, pk=appointment_id)
+        access.appointments(current_scope(request))
+        .filter(pk=appointment_id)
         .select_related("patient", "appointment_type", "provider", "room", "created_by", "cancelled_by")
         .first()
     )
@@ -71,7 +74,7 @@ def _when(appointment: Appointment, clinic: Clinic) -> str:
 
 
 def panel_context(request: HtmxHttpRequest, clinic: Clinic, appointment_id: int) -> dict[str, Any]:
-    appointment = _appointment(clinic, appointment_id)
+    appointment = _appointment(request, appointment_id)
     now = local_now(clinic)
     return {
         **frame(request, clinic),
@@ -113,6 +116,7 @@ def detail(request: HtmxHttpRequest, appointment_id: int) -> HttpResponse:
 def change_status(request: HtmxHttpRequest, appointment_id: int, action: str) -> HttpResponse:
     clinic = current_clinic(request)
     try:
+        access.ensure_appointment(current_scope(request), appointment_id)
         appointment = services.appointment_change_status(
             appointment_id=appointment_id, action=action, actor=request.user, clinic=clinic
         )
@@ -133,6 +137,7 @@ def cancel(request: HtmxHttpRequest, appointment_id: int) -> HttpResponse:
     clinic = current_clinic(request)
     reason = request.POST.get("reason", "").strip()[:200]
     try:
+        access.ensure_appointment(current_scope(request), appointment_id)
         appointment, candidates = services.appointment_cancel(
             appointment_id=appointment_id, reason=reason, actor=request.user, clinic=clinic
         )
@@ -153,7 +158,7 @@ def reschedule(request: HtmxHttpRequest, appointment_id: int) -> HttpResponse:
     the new time cannot be booked)."""
     clinic = current_clinic(request)
     try:
-        appointment = _appointment(clinic, appointment_id)
+        appointment = _appointment(request, appointment_id)
     except NotFound as exc:
         return domain_refusal(request, exc)
     if request.method == "POST":

@@ -9,9 +9,17 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from clinic.models import Clinic
+from clinic.models import Clinic, Provider
 from desk import board as layout
-from desk.views.common import HtmxHttpRequest, current_clinic, frame, local_now, parse_date, staff_view
+from desk.views.common import (
+    HtmxHttpRequest,
+    current_clinic,
+    current_scope,
+    frame,
+    local_now,
+    parse_date,
+    staff_view,
+)
 from scheduling import selectors
 
 VIEW_CHOICES = (("providers", "Providers"), ("rooms", "Rooms"))
@@ -28,7 +36,12 @@ def board_context(request: HtmxHttpRequest, clinic: Clinic, day: dt.date | None 
         view = request.session.get("board_view", "providers")
     if request.session.get("board_view") != view:
         request.session["board_view"] = view
-    data = selectors.day_board(clinic=clinic, day=day, now=now)
+    caller = current_scope(request)
+    own = None
+    if caller.own_provider_only:  # a clinician: their own column only, or none
+        linked = Provider.objects.filter(pk=caller.provider_id).first() if caller.provider_id else None
+        own = linked or Provider(pk=0, clinic=clinic)  # linked to no provider: an empty board
+    data = selectors.day_board(clinic=clinic, day=day, now=now, provider=own)
     return {
         "board": layout.build(
             snapshot=data.snapshot,

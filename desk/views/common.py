@@ -19,8 +19,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_htmx.middleware import HtmxDetails
 
-from clinic.api import resolve_clinic
-from clinic.errors import DomainError, NotFound, ValidationFailed
+from clinic import access
+from clinic.access import Scope
+from clinic.errors import DomainError, ValidationFailed
 from clinic.models import Clinic
 from clinic.roles import (
     can_add_patients,
@@ -63,7 +64,10 @@ def staff_view(
             load_permissions(request.user)
             if not allowed(request.user):
                 return refusal(request, f"Your role may not {what}.", status=403)
-            clinic = current_clinic(request)
+            try:
+                clinic = current_clinic(request)
+            except DomainError as exc:  # a member of no clinic
+                return refusal(request, exc.message, status=403)
             # Every date and time on a staff page is the clinic's wall clock.
             with timezone.override(clinic.tz):
                 return view(request, *args, **kwargs)
@@ -73,19 +77,23 @@ def staff_view(
     return decorator
 
 
-def current_clinic(request: HtmxHttpRequest) -> Clinic:
-    """The clinic this desk works for: the only one, or the first when there are several.
-    Read once per request."""
-    clinic: Clinic | None = getattr(request, "_desk_clinic", None)
-    if clinic is None:
+def current_scope(request: HtmxHttpRequest) -> Scope:
+    """The clinic this desk works for, with what the user sees there (``clinic.access``):
+    their only clinic, or the first by name when they work for several. Read once per
+    request."""
+    found: Scope | None = getattr(request, "_desk_scope", None)
+    if found is None:
         try:
-            clinic = resolve_clinic(None)
-        except ValidationFailed:
-            clinic = Clinic.objects.order_by("name", "code").first()
-        if clinic is None:
-            raise NotFound("No clinic is set up yet: load one with `manage.py load_clinic`.")
-        request._desk_clinic = clinic  # type: ignore[attr-defined]
-    return clinic
+            found = access.scope(request.user, None)
+        except ValidationFailed:  # several clinics
+            first = access.member_clinics(request.user)[0]
+            found = access.scope(request.user, first.code)
+        request._desk_scope = found  # type: ignore[attr-defined]
+    return found
+
+
+def current_clinic(request: HtmxHttpRequest) -> Clinic:
+    return current_scope(request).clinic
 
 
 # Dates a person can mean: far enough from the calendar's ends that a day's arithmetic

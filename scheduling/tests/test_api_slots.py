@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from clinic.models import ApiToken, Closure, OverbookingRule, TimeOff
+from clinic.models import ApiToken, Clinic, Closure, Membership, OverbookingRule, TimeOff
 from clinic.tests.factories import (
     AppointmentTypeFactory,
     EquipmentFactory,
@@ -17,6 +17,7 @@ from clinic.tests.factories import (
     WorkingHoursFactory,
 )
 from scheduling.selectors import clinic_snapshot
+from scheduling.tests.conftest import make_user
 from scheduling.tests.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,7 @@ def next_monday() -> dt.date:
 
 @pytest.fixture
 def token(django_user_model):
-    user = django_user_model.objects.create_user("desk", is_staff=True)
-    return ApiToken.issue(user)[1]
+    return ApiToken.issue(make_user(django_user_model, "desk"))[1]
 
 
 @pytest.fixture
@@ -251,8 +251,7 @@ def test_slots_need_credentials(client, setup):
 
 
 def test_staff_session_works(client, setup, django_user_model):
-    user = django_user_model.objects.create_user("nurse", is_staff=True)
-    client.force_login(user)
+    client.force_login(make_user(django_user_model, "nurse", "clinician"))
     day = next_monday()
     assert (
         client.get(
@@ -308,7 +307,7 @@ def test_too_many_requests_are_429_rate_limited(client, setup, django_user_model
 
     throttle = ninja_api.throttle[0]
     monkeypatch.setattr(throttle, "num_requests", 3)
-    token = ApiToken.issue(django_user_model.objects.create_user("eager", is_staff=True))[1]
+    token = ApiToken.issue(make_user(django_user_model, "eager"))[1]
     statuses = [
         client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}").status_code for _ in range(4)
     ]
@@ -334,7 +333,7 @@ def test_the_rate_limiter_keeps_each_threads_request_apart():
 
 
 def test_a_deactivated_users_token_is_refused(client, setup, django_user_model):
-    user = django_user_model.objects.create_user("gone", is_staff=True)
+    user = make_user(django_user_model, "gone")
     token = ApiToken.issue(user)[1]
     assert client.get("/api/v1/equipment", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
     user.is_active = False
@@ -346,7 +345,10 @@ def test_a_deactivated_users_token_is_refused(client, setup, django_user_model):
 def test_with_several_clinics_the_clinic_must_be_named(api, setup):
     from clinic.tests.factories import ClinicFactory
 
-    ClinicFactory(code="hillside")
+    hillside = ClinicFactory(code="hillside")
+    desk = ApiToken.objects.get().user
+    for clinic in (Clinic.objects.get(code="riverside"), hillside):
+        Membership.objects.create(user=desk, clinic=clinic)
     response = api("/api/v1/equipment")
     assert response.status_code == 422
     assert "clinic" in response.json()["error"]["details"]["fields"]

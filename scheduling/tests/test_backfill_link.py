@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clinic.errors import ValidationFailed
+from clinic.models import Membership
 from clinic.tests.factories import ClinicFactory
 from scheduling import jobs, services
 from scheduling.models import Appointment, AppointmentHistory
@@ -78,8 +79,10 @@ def test_a_booking_that_does_not_take_the_freed_time_is_refused(small_clinic, ca
     assert not Appointment.objects.filter(patient__code="p-2").exists()
 
 
-def test_an_appointment_of_another_clinic_is_refused(small_clinic, call):
+def test_an_appointment_of_another_clinic_is_refused(small_clinic, call, desk):
     other = AppointmentFactory(clinic=ClinicFactory(code="other"), status="cancelled")
+    # With two clinics, the desk works for riverside through a membership.
+    Membership.objects.create(user=desk, clinic=small_clinic["clinic"])
 
     response = call(
         "post", "/api/v1/appointments?clinic=riverside", booking(small_clinic, backfill_of=other.pk)
