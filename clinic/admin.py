@@ -6,17 +6,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from audit import services as audit
+from audit.models import AuditAction, AuditDoor
 from clinic.models import (
     ApiToken,
     AppointmentType,
     Clinic,
     Closure,
     Equipment,
+    Membership,
     OverbookingRule,
     Patient,
     Provider,
@@ -24,6 +27,7 @@ from clinic.models import (
     TimeOff,
     WorkingHours,
 )
+from clinic.services import revoke_tokens
 
 
 def _names(items: Iterable[Equipment | Room]) -> str:
@@ -245,22 +249,71 @@ class PatientAdmin(admin.ModelAdmin):
         ),
     )
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", None) or {}
+        patient = shown.get("original") if request.method == "GET" else None
+        if isinstance(patient, Patient):
+            audit.record(
+                user=request.user,
+                action=AuditAction.VIEW,
+                door=AuditDoor.ADMIN,
+                clinic=patient.clinic,
+                patients=[patient],
+            )
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit.record(
+            user=request.user,
+            action=AuditAction.CHANGE if change else AuditAction.CREATE,
+            door=AuditDoor.ADMIN,
+            clinic=obj.clinic,
+            patients=[obj],
+            detail=", ".join(form.changed_data),  # the fields' names, never their values
+        )
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are issued by ``manage.py create_api_token`` (the raw token is shown once, and
-    only there); here they are listed and revoked by deleting them."""
+    only there); here they are listed, with when each was last used, and revoked."""
 
-    list_display = ("prefix", "user", "created_at", "last_used_at")
+    list_display = ("prefix", "user", "created_at", "last_used_at", "expires_at", "revoked_at")
     search_fields = ("prefix", "user__username")
     list_select_related = ("user",)
-    list_filter = ("user__groups",)
+    list_filter = ("user__groups", ("revoked_at", admin.EmptyFieldListFilter))
     ordering = ("-created_at",)
-    readonly_fields = ("prefix", "user", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "user", "created_at", "last_used_at", "expires_at", "revoked_at")
     fields = readonly_fields
+    actions = ("revoke",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["delete"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = revoke_tokens(queryset)
+        self.message_user(request, f"Revoked {revoked} token(s); they no longer work.", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Who works for which clinic; a clinician's membership names the provider they are."""
+
+    list_display = ("user", "clinic", "provider")
+    list_filter = ("clinic", "user__groups")
+    search_fields = ("user__username", "clinic__code", "provider__code")
+    list_select_related = ("user", "clinic", "provider")
+    autocomplete_fields = ("user",)
+    ordering = ("clinic__code", "user__username")

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.errors import NotFound, ValidationFailed
-from clinic.models import WEEKDAY_KEYS, Clinic, Patient, Provider
+from clinic.models import WEEKDAY_KEYS, ApiToken, Clinic, Patient, Provider
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # What may stand between the digits of a phone number as people write it.
@@ -164,3 +165,9 @@ def _preferences(
         days=[day for day in WEEKDAY_KEYS if day in days],
         times=[[start, end] for start, end in sorted(ranges)],
     )
+
+
+def revoke_tokens(tokens: QuerySet[ApiToken]) -> int:
+    """Revoke every token in ``tokens`` not revoked yet; how many were. They stop working at
+    once: authentication reads ``revoked_at`` on every request."""
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())

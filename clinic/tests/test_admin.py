@@ -11,7 +11,7 @@ from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from clinic.models import ApiToken, Closure, OverbookingRule, Provider, TimeOff
+from clinic.models import ApiToken, Closure, Membership, OverbookingRule, Provider, TimeOff
 from clinic.tests.factories import (
     AppointmentTypeFactory,
     EquipmentFactory,
@@ -60,6 +60,7 @@ def objects(clinic, admin_user) -> dict[type[Model], Model]:
         OverbookingRule.objects.create(clinic=clinic, provider=provider, max_extra=1),
         appointment.patient,
         ApiToken.issue(admin_user)[0],
+        Membership.objects.create(user=admin_user, clinic=clinic, provider=provider),
         appointment,
         AppointmentHistory.objects.create(
             appointment=appointment, actor=admin_user, action="booked", changes={}
