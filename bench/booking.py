@@ -244,6 +244,11 @@ def main() -> None:
     where = "DATABASE_URL's server" if os.environ.get("DATABASE_URL") else "the embedded server"
     print(f"database: PostgreSQL {server_version} ({where})")
     print(
+        f"clinic: {demo['clinic']['code']}, the demo clinic's file without the week of bookings `make demo`"
+        f" adds ({len(demo['providers'])} providers, {len(demo['rooms'])} rooms, no bookings at the start);"
+        f" offered regular-seat slots of every type, weekdays {days[0]:%a %Y-%m-%d} to {days[-1]:%a %Y-%m-%d}"
+    )
+    print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, gunicorn -w {args.workers}, "
         f"{args.clients} clients, {wall:.1f} s"
     )

@@ -1,11 +1,12 @@
 """The slot-search benchmark: GET /api/v1/slots through the whole Django stack.
 
-    .venv/bin/python bench/slots.py [--runs 50] [--scenario S1,S2,S3,S3-31] [--profile]
+    .venv/bin/python bench/slots.py [--runs 50] [--scenario S1,S2,D1,D7,S3,S3-31] [--profile]
 
 It creates a throwaway database (``test_bench_slots`` on the embedded server, or on the
-server named by DATABASE_URL), fills it with generated clinics, times the endpoint with
-Django's test client and drops the database again. See bench/README.md for what the
-numbers mean.
+server named by DATABASE_URL), fills it with the clinics the chosen scenarios need (two
+generated clinics, and the demo clinic with its week of bookings as ``make demo`` loads
+it), times the endpoint with Django's test client and drops the database again. See
+bench/README.md for what the numbers mean.
 """
 
 from __future__ import annotations
@@ -52,17 +53,22 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from clinic.demo import DAYS as DAYS_SEEDED  # noqa: E402
+from clinic.demo import seed_demo  # noqa: E402
+from clinic.management.commands.create_api_token import role_group  # noqa: E402
 from clinic.models import (  # noqa: E402
     ApiToken,
     AppointmentType,
     Clinic,
     Equipment,
+    Membership,
     OverbookingRule,
     Patient,
     Provider,
     Room,
     WorkingHours,
 )
+from clinic.roles import FRONT_DESK  # noqa: E402
 from scheduling import selectors  # noqa: E402
 from scheduling.engine import SlotQuery, find_slots  # noqa: E402
 from scheduling.models import Appointment  # noqa: E402
@@ -94,7 +100,7 @@ class TypeShape:
 
 
 EQUIPMENT = (("ecg", "ECG machine"), ("ultrasound", "Ultrasound unit"), ("bp_monitor", "BP monitor"))
-# Room equipment, cycled over the rooms: the demo's mix of equipped and plain rooms.
+# Room equipment, cycled over the rooms: the demo's first seven rooms (its eighth has all three).
 ROOM_MIXES: tuple[tuple[str, ...], ...] = (
     ("ecg", "bp_monitor"),
     ("ultrasound",),
@@ -127,26 +133,55 @@ class ClinicShape:
     rooms: int
     days: int  # calendar days with bookings, from the first benchmark Monday
     patients: int
+    # The generator's seed; "bench-demo" is the code this clinic had before it was renamed,
+    # kept so that its data, and so the results, stay the same.
+    seed: str
 
 
-DEMO = ClinicShape("bench-demo", providers=5, rooms=8, days=14, patients=400)
-LARGE = ClinicShape("bench-large", providers=50, rooms=40, days=31, patients=5000)
+# A generated clinic of the demo's size: NOT the demo clinic (its types are TYPES, where
+# `consult` takes 30 minutes; the demo's takes 15).
+DEMO_SIZE = ClinicShape("bench-demo-size", providers=5, rooms=8, days=14, patients=400, seed="bench-demo")
+LARGE = ClinicShape("bench-large", providers=50, rooms=40, days=31, patients=5000, seed="bench-large")
+GENERATED = {shape.code: shape for shape in (DEMO_SIZE, LARGE)}
+# The demo clinic itself (clinic/demo/riverside.json), loaded by clinic.demo.seed_demo()
+# with its week of bookings from today, as `make demo` loads it.
+DEMO_CLINIC = "riverside"
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
-    clinic: ClinicShape
+    clinic: str  # a code: one of GENERATED, or DEMO_CLINIC
     days: int
     target_ms: float
+    # The first day searched: "monday" is the first Monday at least a week ahead (the
+    # generated clinics' bookings start there); "busiest" is the demo week's weekday with
+    # the most active bookings, after today; "tomorrow" is the day after today.
+    starts: str = "monday"
 
 
 SCENARIOS = (
-    Scenario("S1", "demo clinic (5 providers, 8 rooms), 1 day", DEMO, 1, 10),
-    Scenario("S2", "demo clinic, 14 days", DEMO, 14, 40),
-    Scenario("S3", "50 providers, 40 rooms, 1 day", LARGE, 1, 60),
-    Scenario("S3-31", "50 providers, 40 rooms, 31 days", LARGE, 31, 1000),
+    Scenario("S1", "generated clinic of the demo's size (consult 30 min), 1 day", DEMO_SIZE.code, 1, 10),
+    Scenario("S2", "generated clinic of the demo's size (consult 30 min), 14 days", DEMO_SIZE.code, 14, 40),
+    Scenario(
+        "D1",
+        "the demo clinic as `make demo` loads it (consult 15 min), its busiest weekday",
+        DEMO_CLINIC,
+        1,
+        10,
+        starts="busiest",
+    ),
+    Scenario(
+        "D7",
+        "the demo clinic as `make demo` loads it (consult 15 min), 7 days from tomorrow",
+        DEMO_CLINIC,
+        7,
+        40,
+        starts="tomorrow",
+    ),
+    Scenario("S3", "generated large clinic (consult 30 min), 1 day", LARGE.code, 1, 60),
+    Scenario("S3-31", "generated large clinic (consult 30 min), 31 days", LARGE.code, 31, 1000),
 )
 
 
@@ -154,6 +189,27 @@ def first_benchmark_day(today: dt.date) -> dt.date:
     """The first Monday at least a week ahead, so that `now` never cuts a benchmark day."""
     day = today + dt.timedelta(days=7)
     return day + dt.timedelta(days=(7 - day.weekday()) % 7)
+
+
+def busiest_demo_day(clinic: Clinic, today: dt.date) -> dt.date:
+    """The demo week's day after today with the most active bookings (the earliest of
+    equals). Today is left out: `now` cuts into it, and the notice period with it."""
+    counts: defaultdict[dt.date, int] = defaultdict(int)
+    for start in Appointment.objects.filter(clinic=clinic).active().values_list("start", flat=True):
+        day = timezone.localdate(start, clinic.tz)
+        if day > today:
+            counts[day] += 1
+    if not counts:
+        raise RuntimeError("The demo clinic has no bookings after today: seed_demo() did not book its week.")
+    return min(counts, key=lambda day: (-counts[day], day))
+
+
+def scenario_first_day(scenario: Scenario, today: dt.date) -> dt.date:
+    if scenario.starts == "monday":
+        return first_benchmark_day(today)
+    if scenario.starts == "tomorrow":
+        return today + dt.timedelta(days=1)
+    return busiest_demo_day(Clinic.objects.get(code=scenario.clinic), today)
 
 
 # --- Bookings, planned in Python ---------------------------------------------------------
@@ -413,8 +469,52 @@ class SqlTimer:
 
 
 @dataclass(frozen=True)
+class ClinicInfo:
+    """The clinic a scenario ran on, read from the database, and its bookings in range."""
+
+    code: str
+    kind: str  # "generated" or "the demo"
+    providers: int
+    rooms: int
+    consult_minutes: int
+    bookings_in_range: int  # active bookings (every seat) starting on the searched dates
+
+    @property
+    def cell(self) -> str:
+        return (
+            f"{self.code} ({self.kind}): {self.providers} providers, {self.rooms} rooms,"
+            f" {self.bookings_in_range} bookings"
+        )
+
+
+def clinic_info(scenario: Scenario, first_day: dt.date) -> ClinicInfo:
+    clinic = Clinic.objects.get(code=scenario.clinic)
+    start = dt.datetime.combine(first_day, dt.time(0, 0), tzinfo=clinic.tz)
+    end = dt.datetime.combine(first_day + dt.timedelta(days=scenario.days), dt.time(0, 0), tzinfo=clinic.tz)
+    return ClinicInfo(
+        code=clinic.code,
+        kind="generated" if clinic.code in GENERATED else "the demo",
+        providers=Provider.objects.filter(clinic=clinic).count(),
+        rooms=Room.objects.filter(clinic=clinic).count(),
+        consult_minutes=AppointmentType.objects.get(clinic=clinic, code=QUERY_TYPE).duration_minutes,
+        bookings_in_range=Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end)
+        .active()
+        .count(),
+    )
+
+
+def dates_cell(first_day: dt.date, days: int) -> str:
+    last = first_day + dt.timedelta(days=days - 1)
+    if days == 1:
+        return f"{first_day:%a %Y-%m-%d}"
+    return f"{first_day:%a %Y-%m-%d} to {last:%a %Y-%m-%d} ({days} days)"
+
+
+@dataclass(frozen=True)
 class Result:
     scenario: Scenario
+    clinic: ClinicInfo
+    first_day: dt.date
     runs: int
     total_ms: list[float]
     sql_ms: list[float]
@@ -444,7 +544,7 @@ def slots_path(scenario: Scenario, first_day: dt.date) -> str:
     date_to = first_day + dt.timedelta(days=scenario.days - 1)
     return (
         f"/api/v1/slots?appointment_type={QUERY_TYPE}&date_from={first_day.isoformat()}"
-        f"&date_to={date_to.isoformat()}&limit=20&clinic={scenario.clinic.code}"
+        f"&date_to={date_to.isoformat()}&limit=20&clinic={scenario.clinic}"
     )
 
 
@@ -458,14 +558,14 @@ def timed_request(client: Client, path: str) -> tuple[float, SqlTimer, int]:
         raise RuntimeError(f"GET {path} answered {response.status_code}: {response.content[:500]!r}")
     total = response.json()["total"]
     if total <= 0:
-        raise RuntimeError(f"GET {path} found no slots: the generated clinic is wrong.")
+        raise RuntimeError(f"GET {path} found no slots: the benchmark's clinic is wrong.")
     return elapsed, sql, total
 
 
 def build_snapshot(scenario: Scenario, first_day: dt.date) -> Any:
     """The snapshot the endpoint reads for this scenario (the selector's ORM work and SQL)."""
     return selectors.clinic_snapshot(
-        clinic=Clinic.objects.get(code=scenario.clinic.code),
+        clinic=Clinic.objects.get(code=scenario.clinic),
         date_from=first_day,
         date_to=first_day + dt.timedelta(days=scenario.days - 1),
         now=timezone.now(),
@@ -495,7 +595,7 @@ def timed_engine(snapshot: Any, query: Any) -> float:
     return time.perf_counter() - started
 
 
-def measure(scenario: Scenario, client: Client, first_day: dt.date, runs: int) -> Result:
+def measure(scenario: Scenario, clinic: ClinicInfo, client: Client, first_day: dt.date, runs: int) -> Result:
     """Each run times a whole request, then the selector's snapshot alone, then the engine
     alone on that snapshot. Interleaved, so that whatever else the machine is doing weighs
     on the three parts alike and their medians stay comparable."""
@@ -519,6 +619,8 @@ def measure(scenario: Scenario, client: Client, first_day: dt.date, runs: int) -
         engine_ms.append(timed_engine(snapshot, query) * 1000)
     return Result(
         scenario=scenario,
+        clinic=clinic,
+        first_day=first_day,
         runs=runs,
         total_ms=total_ms,
         sql_ms=sql_ms,
@@ -566,12 +668,27 @@ def machine() -> str:
     )
 
 
+CLINIC_COLUMN = "clinic: code, providers, rooms, bookings in range"
+
+
 def table(results: list[Result]) -> str:
-    columns = ("scenario", "runs", "p50 ms", "p95 ms", "max ms", "SQL p50 ms", "engine p50 ms", "queries")
-    lines = ["| " + " | ".join((*columns, "target", "met?")) + " |", "|" + "---|" * 10]
+    columns = (
+        "scenario",
+        CLINIC_COLUMN,
+        "dates searched",
+        "runs",
+        "p50 ms",
+        "p95 ms",
+        "max ms",
+        "SQL p50 ms",
+        "engine p50 ms",
+        "queries",
+    )
+    lines = ["| " + " | ".join((*columns, "target", "met?")) + " |", "|" + "---|" * 12]
     for r in results:
         lines.append(
-            f"| {r.scenario.name} | {r.runs} | {r.p50:.1f} | {percentile(r.total_ms, 0.95):.1f}"
+            f"| {r.scenario.name} | {r.clinic.cell} | {dates_cell(r.first_day, r.scenario.days)}"
+            f" | {r.runs} | {r.p50:.1f} | {percentile(r.total_ms, 0.95):.1f}"
             f" | {max(r.total_ms):.1f} | {statistics.median(r.sql_ms):.1f}"
             f" | {statistics.median(r.engine_ms):.1f} | {r.queries}"
             f" | p50 ≤ {r.scenario.target_ms:g} ms | {'yes' if r.met else 'NO'} |"
@@ -582,15 +699,15 @@ def table(results: list[Result]) -> str:
 def breakdown(results: list[Result]) -> str:
     """Where a request's p50 goes, from separately timed parts (p50 each)."""
     lines = [
-        "| scenario | request | snapshot (ORM + SQL) | of which SQL | engine | rest: auth, lookups,"
-        " ninja, JSON | bookings read | slots found |",
-        "|" + "---|" * 8,
+        f"| scenario | {CLINIC_COLUMN} | request | snapshot (ORM + SQL) | of which SQL | engine"
+        " | rest: auth, lookups, ninja, JSON | bookings read | slots found |",
+        "|" + "---|" * 9,
     ]
     for r in results:
         snapshot = statistics.median(r.snapshot_ms)
         engine = statistics.median(r.engine_ms)
         lines.append(
-            f"| {r.scenario.name} | {r.p50:.1f} | {snapshot:.1f} | {statistics.median(r.snapshot_sql_ms):.1f}"
+            f"| {r.scenario.name} | {r.clinic.cell} | {r.p50:.1f} | {snapshot:.1f} | {statistics.median(r.snapshot_sql_ms):.1f}"
             f" | {engine:.1f} | {r.p50 - snapshot - engine:.1f} | {r.snapshot_bookings} | {r.slots_total} |"
         )
     return "\n".join(lines)
@@ -613,15 +730,41 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s) {unknown}" if unknown else "nothing to run")
     scenarios = [by_name[name] for name in wanted]
 
-    first_day = first_benchmark_day(timezone.localdate(timezone.now(), TZ))
+    now = timezone.now()
+    today = timezone.localdate(now, TZ)
     with throwaway_database() as name:
-        print(f"database: {name} (throwaway); first benchmark day: {first_day:%a %Y-%m-%d}", flush=True)
-        for shape in dict.fromkeys(s.clinic for s in scenarios):
+        clinics = dict.fromkeys(s.clinic for s in scenarios)
+        print(
+            f"database: {name} (throwaway)"
+            + (
+                f"; the generated clinics' bookings start on {first_benchmark_day(today):%a %Y-%m-%d}"
+                if set(clinics) & set(GENERATED)
+                else ""
+            ),
+            flush=True,
+        )
+        for code in clinics:
             started = time.perf_counter()
+            if code == DEMO_CLINIC:
+                seeded = seed_demo(now=now)
+                week = seeded.week
+                print(
+                    f"loaded {DEMO_CLINIC}, the demo clinic, with seed_demo() as `make demo` does:"
+                    + (
+                        f" {week.appointments} bookings over {DAYS_SEEDED} days from {today:%a %Y-%m-%d}"
+                        f" ({week.cancelled} cancelled), {week.utilization:.0%} of working time booked"
+                        if week is not None
+                        else " no bookings added"
+                    )
+                    + f" ({time.perf_counter() - started:.1f} s)",
+                    flush=True,
+                )
+                continue
+            shape = GENERATED[code]
             # A generator per clinic: the same clinic whichever scenarios run.
-            built = build_clinic(shape, first_day, random.Random(f"{SEED}-{shape.code}"))
+            built = build_clinic(shape, first_benchmark_day(today), random.Random(f"{SEED}-{shape.seed}"))
             print(
-                f"built {shape.code}: {shape.providers} providers, {shape.rooms} rooms,"
+                f"built {shape.code} (generated): {shape.providers} providers, {shape.rooms} rooms,"
                 f" {built.bookings} bookings over {shape.days} days,"
                 f" {built.booked_share:.0%} of working time booked"
                 f" ({time.perf_counter() - started:.1f} s)",
@@ -629,15 +772,25 @@ def main(argv: list[str] | None = None) -> int:
             )
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would give a live database
+        # A front-desk user working for every clinic here: reads need the role's view
+        # permissions, and with several clinics in the database, a membership of each.
         user = get_user_model().objects.create_user("bench", is_staff=True)
+        user.groups.add(role_group(FRONT_DESK))
+        Membership.objects.bulk_create(
+            [Membership(user=user, clinic=clinic) for clinic in Clinic.objects.all()]
+        )
         _, raw_token = ApiToken.issue(user)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
 
         results = []
+        first_days = {}
         for scenario in scenarios:
-            result = measure(scenario, client, first_day, args.runs)
+            first_day = first_days[scenario.name] = scenario_first_day(scenario, today)
+            info = clinic_info(scenario, first_day)
+            result = measure(scenario, info, client, first_day, args.runs)
             print(
-                f"{scenario.name}: {scenario.description}; {result.snapshot_bookings} bookings in the"
+                f"{scenario.name}: {scenario.description}; {info.cell} on"
+                f" {dates_cell(first_day, scenario.days)}; {result.snapshot_bookings} bookings in the"
                 f" snapshot, {result.slots_total} slots found",
                 flush=True,
             )
@@ -645,14 +798,25 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(machine())
-        print(f"query: appointment_type={QUERY_TYPE} (30 min, every provider, any room), limit=20")
+        print(f"query: appointment_type={QUERY_TYPE} (every provider, any room), limit=20; clinics:")
+        for code in clinics:
+            info = next(r.clinic for r in results if r.clinic.code == code)
+            what = (
+                "the demo clinic (clinic/demo/riverside.json) with the week of bookings seed_demo() gives it"
+                if code == DEMO_CLINIC
+                else "generated, " + ("the demo's size" if code == DEMO_SIZE.code else "large")
+            )
+            print(
+                f"- {code}: {what}; {info.providers} providers, {info.rooms} rooms,"
+                f" {QUERY_TYPE} {info.consult_minutes} min"
+            )
         print(table(results))
         print("\nWhere the time goes, p50 in ms:")
         print(breakdown(results))
         if args.profile:
             for scenario in scenarios:
                 print(f"\ncProfile of find_slots, {scenario.name}, 5 runs, by own time:")
-                print(profile_engine(scenario, first_day))
+                print(profile_engine(scenario, first_days[scenario.name]))
     return 0
 
 
