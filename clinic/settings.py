@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "scheduling",
     "notifications",
     "desk",
+    "audit",
 ]
 
 MIDDLEWARE = [
