@@ -59,5 +59,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; host = os.environ.get('ALLOWED_HOSTS', 'localhost').split(',')[0].strip().lstrip('.*') or 'localhost'; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:8000/health', headers={'Host': host}), timeout=4)"]
 
-# gunicorn reads the worker count from WEB_CONCURRENCY.
-CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn reads the worker count from WEB_CONCURRENCY; gunicorn.conf.py makes every line JSON
+# and keeps query strings (patient searches) out of the access log.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "clinic.wsgi", "--bind", "0.0.0.0:8000"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import environ
 
+from clinic.observability import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -39,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its request id and timing cover every other middleware.
+    "clinic.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -132,9 +136,5 @@ API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/m")
 NOTIFICATION_HUB_URL = env.str("NOTIFICATION_HUB_URL", default="")
 NOTIFICATION_HUB_API_KEY = env.str("NOTIFICATION_HUB_API_KEY", default="")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# JSON lines without patient data (clinic/observability.py); every request's access line.
+LOGGING = logging_config(env.str("LOG_LEVEL", default="WARNING"))

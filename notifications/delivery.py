@@ -21,8 +21,10 @@ import datetime as dt
 import email.utils
 import enum
 import functools
+import json
 import logging
 import random
+import re
 from collections.abc import Iterable
 
 import requests
@@ -50,6 +52,8 @@ SWEEP_SECONDS = 60.0
 _ERROR_CHARS = 2000
 # What the hub answers when retrying would not help (notifications.md).
 FINAL_STATUS_CODES = frozenset({400, 401})
+# An error code as a log may repeat it: one short word, never a sentence.
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 
 
 class Outcome(enum.StrEnum):
@@ -81,8 +85,9 @@ class SweepSummary:
 @dataclasses.dataclass(frozen=True)
 class HubAnswer:
     status_code: int | None  # None: no HTTP answer at all (timeout, refused, ...)
-    error: str
+    error: str  # kept in the row's last_error, never logged: the hub may echo the payload
     retry_after: float | None = None
+    error_code: str = "-"  # what the logs say: the hub's error code, or why there was no answer
 
     @property
     def accepted(self) -> bool:
@@ -173,14 +178,30 @@ def post_event(event: OutboxEvent) -> HubAnswer:
             allow_redirects=False,
         )
     except requests.Timeout as exc:
-        return HubAnswer(None, f"timeout after {HUB_TIMEOUT_SECONDS} s: {exc}")
+        return HubAnswer(None, f"timeout after {HUB_TIMEOUT_SECONDS} s: {exc}", error_code="timeout")
     except requests.RequestException as exc:
-        return HubAnswer(None, f"{type(exc).__name__}: {exc}")
+        return HubAnswer(None, f"{type(exc).__name__}: {exc}", error_code=type(exc).__name__)
     return HubAnswer(
         response.status_code,
         "" if response.ok else response.text[:_ERROR_CHARS],
         retry_after_seconds(response.headers.get("Retry-After")),
+        "-" if response.ok else hub_error_code(response.text),
     )
+
+
+def hub_error_code(body: str) -> str:
+    """The error code in the hub's answer, ``{"error": {"code": ...}}``, ``{"error": "..."}``
+    or ``{"code": ...}``; ``-`` when there is none. Only a code-like word: whatever else the
+    body says may quote the event's payload, a patient's name or address among it."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return "-"
+    if not isinstance(answer, dict):
+        return "-"
+    error = answer.get("error", answer.get("code"))
+    code = error.get("code") if isinstance(error, dict) else error
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "-"
 
 
 def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
@@ -195,15 +216,21 @@ def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
     elif not answer.retryable:
         event.status = OutboxStatus.FAILED
         logger.error(
-            "Hub refused %s with %s, not retrying: %s",
+            "Hub refused %s with %s (%s), not retrying",
             event.event_id,
             answer.status_code,
-            answer.error,
+            answer.error_code,
         )
         outcome = Outcome.FAILED
     elif event.attempts >= MAX_ATTEMPTS:
         event.status = OutboxStatus.FAILED
-        logger.error("Giving up on %s after %d attempts: %s", event.event_id, event.attempts, answer.error)
+        logger.error(
+            "Giving up on %s after %d attempts: %s (%s)",
+            event.event_id,
+            event.attempts,
+            answer.status_code or "no answer",
+            answer.error_code,
+        )
         outcome = Outcome.FAILED
     else:
         delay = retry_delay_seconds(event.attempts, answer.retry_after)
@@ -213,12 +240,12 @@ def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
                 functools.partial(schedule_delivery, event.pk, event.next_attempt_at), robust=True
             )
         logger.warning(
-            "Delivering %s failed (attempt %d, %s), retrying in %.0f s: %s",
+            "Delivering %s failed (attempt %d, %s, %s), retrying in %.0f s",
             event.event_id,
             event.attempts,
             answer.status_code or "no answer",
+            answer.error_code,
             delay,
-            answer.error,
         )
         outcome = Outcome.RETRYING
     event.save(
