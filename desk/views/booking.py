@@ -11,6 +11,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from audit import services as audit
+from audit.models import AuditDoor
 from clinic import selectors as clinic_selectors
 from clinic import services as clinic_services
 from clinic.errors import DomainError, NotFound, SlotTaken, ValidationFailed
@@ -226,7 +228,10 @@ def patient_search(request: HtmxHttpRequest) -> HttpResponse:
     """Patients as you type: by name, code or phone, after two characters."""
     clinic = current_clinic(request)
     q = request.GET.get("q", "").strip()[:100]
-    patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10)) if len(q) >= 2 else []
+    patients: list[Patient] = []
+    if len(q) >= 2:
+        patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10))
+        audit.record_search(user=request.user, door=AuditDoor.DESK, clinic=clinic, found=len(patients))
     return render(request, "desk/book.html#patient_results", {"q": q, "patients": patients})
 
 

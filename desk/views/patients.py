@@ -6,6 +6,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from audit import services as audit
+from audit.models import AuditAction, AuditDoor
 from clinic.errors import NotFound
 from desk.views.common import HtmxHttpRequest, current_clinic, frame, refusal, staff_view
 from scheduling import overview
@@ -18,6 +20,13 @@ def patient(request: HtmxHttpRequest, code: str) -> HttpResponse:
         record = overview.patient_record(clinic, code, now=timezone.now())
     except NotFound as exc:
         return refusal(request, exc.message, status=404)
+    audit.record(
+        user=request.user,
+        action=AuditAction.VIEW,
+        door=AuditDoor.DESK,
+        clinic=clinic,
+        patients=[record.patient],
+    )
     context = {**frame(request, clinic), "record": record, "p": record.patient}
     if request.htmx:
         return render(request, "desk/patient.html#record", context)

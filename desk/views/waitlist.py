@@ -15,6 +15,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
+from audit import services as audit
+from audit.models import AuditDoor
 from clinic import selectors as clinic_selectors
 from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider
@@ -111,7 +113,10 @@ def waitlist(request: HtmxHttpRequest) -> HttpResponse:
     target = request.htmx.target if request.htmx else None
     if target == "patient-results":
         q = request.GET.get("q", "").strip()[:100]
-        patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10)) if len(q) >= 2 else []
+        patients: list[Patient] = []
+        if len(q) >= 2:
+            patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10))
+            audit.record_search(user=request.user, door=AuditDoor.DESK, clinic=clinic, found=len(patients))
         return render(request, "desk/waitlist.html#patient_results", {"q": q, "patients": patients})
     if target == "waitlist-add":  # a patient chosen or changed: the form again, nothing typed lost
         if not can_book(request.user):

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit import services as audit
+from audit.models import AuditAction, AuditDoor
 from clinic.clinic_file import export_clinic
 from clinic.models import Clinic
 
@@ -21,12 +23,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         clinic = self._clinic(options["clinic"])
-        text = json.dumps(export_clinic(clinic), indent=2, ensure_ascii=False) + "\n"
+        exported = export_clinic(clinic)
+        text = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
         if options["path"]:
             Path(options["path"]).write_text(text, encoding="utf-8")
             self.stderr.write(f"Wrote clinic {clinic.code} to {options['path']}")
         else:
             self.stdout.write(text, ending="")
+        patients = len(exported.get("patients", []))
+        audit.record(
+            user=None,
+            action=AuditAction.EXPORT,
+            door=AuditDoor.COMMAND,
+            clinic=clinic,
+            detail=f"clinic file with {patients} patient{'' if patients == 1 else 's'}",
+        )
 
     def _clinic(self, code: str | None) -> Clinic:
         if code:
