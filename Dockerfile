@@ -6,6 +6,9 @@
 #   docker run -d -e DATABASE_URL=... -e SECRET_KEY=... clinic python manage.py qcluster   # scheduled jobs
 #
 # Migrations are a separate step on purpose: several web containers must not race to migrate.
+# Without SECRET_KEY (50+ characters) or DATABASE_URL a container refuses to start. HTTPS
+# (redirect, HSTS, secure cookies) is on: put a TLS proxy in front that sets
+# X-Forwarded-Proto, or pass -e HTTPS=false for plain HTTP on a trusted network.
 
 # --- builder: the dependencies, in a venv that is copied whole into the runtime image -----
 FROM python:3.11-slim AS builder
@@ -41,10 +44,11 @@ WORKDIR /app
 # The code stays owned by root: the server process cannot rewrite it.
 COPY . .
 
-# Dummy values only so that settings import: collectstatic never connects to the database,
-# and an unset DATABASE_URL would start the embedded PostgreSQL instead. var/ is the one
-# writable place (the embedded PostgreSQL keeps its data there when no DATABASE_URL is given).
-RUN SECRET_KEY=collectstatic-only-not-a-secret \
+# Dummy values only so that settings import (with DEBUG off they refuse to load without a
+# 50-character SECRET_KEY and a DATABASE_URL): collectstatic never connects to the database
+# and signs nothing. var/ is the one writable place (the embedded PostgreSQL keeps its data
+# there, for a run with EMBEDDED_DB=1 or DEBUG=true).
+RUN SECRET_KEY=collectstatic-only-never-a-secret-of-any-deployment-0123456789 \
     DATABASE_URL=postgres://build:build@127.0.0.1:5432/build \
     python manage.py collectstatic --noinput \
     && mkdir -p var/pgdata \

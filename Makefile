@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo is a development run: DEBUG allows the embedded database, the development key
+# and the demo commands; runserver speaks plain HTTP on 127.0.0.1, so no HTTPS redirect.
+demo: export DEBUG = true
+demo: export HTTPS = false
 demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -52,6 +56,11 @@ pytest: $(VENV)/.installed
 test-db: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# The benchmarks measure the production settings (DEBUG off: no query log, no debug
+# pages) on a throwaway database, over plain HTTP, with a key made for the run.
+bench bench-ui: export EMBEDDED_DB = 1
+bench bench-ui: export HTTPS = false
+bench bench-ui: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')
 bench: $(VENV)/.installed
 	$(PY) bench/slots.py
 	$(PY) bench/booking.py

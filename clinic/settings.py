@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from clinic.observability import logging_config
 
@@ -14,10 +18,44 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# Development default only; production must set SECRET_KEY (see .env.example), and
-# `manage.py check --deploy` says so when it is not set.
+
+# With DEBUG off, a process (server, worker or command) refuses to start when a secret or
+# the database is missing, rather than run insecurely. Two kinds of run import these
+# settings without serving anyone and keep the development fallbacks with DEBUG off:
+# pytest (it sets PYTEST_VERSION for the length of its run; the suite runs with DEBUG off,
+# as production does), and mypy's Django plugin, which imports the settings to read the
+# models' types. Both need their module imported as well as the variable, so a stray
+# PYTEST_VERSION in a deployment's environment changes nothing.
+TESTING = "PYTEST_VERSION" in os.environ and "pytest" in sys.modules
+TYPE_CHECKING_RUN = "mypy" in sys.modules
+REFUSE_INSECURE = not (DEBUG or TESTING or TYPE_CHECKING_RUN)
+
+# Development default only: with DEBUG off it is refused, like any key shorter than 50
+# characters (what `manage.py check --deploy` asks for).
 DEV_SECRET_KEY = "insecure-dev-key-change-me-in-production-0123456789"
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` must not sign a production deployment's sessions and tokens, or None."""
+    if not key:
+        return "is not set"
+    if key == DEV_SECRET_KEY:
+        return "is the development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"is shorter than {SECRET_KEY_MIN_LENGTH} characters"
+    if len(set(key)) < 5:
+        return "has fewer than 5 different characters"
+    return None
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if REFUSE_INSECURE and (problem := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem}. Set SECRET_KEY in the environment to a long random string, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' (or DEBUG=true for development)."
+    )
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,6 +71,8 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "ninja",
+    # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
+    "csp",
     "clinic",
     "scheduling",
     "notifications",
@@ -51,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -72,8 +113,18 @@ TEMPLATES = [
     },
 ]
 
-if env.str("DATABASE_URL", default=""):
+# The embedded server (trust authentication, data under ./var) is for development: with
+# DEBUG off it starts only when asked for by name, never because DATABASE_URL was forgotten.
+EMBEDDED_DB = env.bool("EMBEDDED_DB", default=False)
+DATABASE_IS_EMBEDDED = not env.str("DATABASE_URL", default="")
+if not DATABASE_IS_EMBEDDED:
     DATABASES = {"default": env.db("DATABASE_URL")}
+elif REFUSE_INSECURE and not EMBEDDED_DB:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Set DATABASE_URL to the PostgreSQL server, e.g. "
+        "postgres://user:password@db.example.org:5432/clinic; the embedded development server "
+        "starts only with DEBUG=true or EMBEDDED_DB=1."
+    )
 else:
     from clinic.embedded_db import embedded_database_url
 
@@ -106,6 +157,60 @@ STORAGES = {
 LOGIN_URL = "desk:login"
 LOGIN_REDIRECT_URL = "desk:board"
 LOGOUT_REDIRECT_URL = "desk:login"
+
+# --- Operations and security (README: "Operations and security") --------------------------
+
+# A staff session ends after a working day without a request: every request moves the
+# expiry on, so a desk working a long shift is never logged out mid-morning, and a browser
+# left logged in overnight or over a weekend is. The cost is one UPDATE of the session's
+# row per request of a logged-in user (API calls with a token have no session).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+
+# HTTPS: redirect, HSTS, secure cookies and the proxy's scheme header, on by default with
+# DEBUG off and switched off together by HTTPS=false (a plain-HTTP run on a trusted network).
+HTTPS = env.bool("HTTPS", default=REFUSE_INSECURE)
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # The container's health check asks http://127.0.0.1:8000/health from inside.
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+    SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=365 * 24 * 60 * 60)
+    # Off by default: includeSubDomains binds every host under this one, which this
+    # application neither knows nor controls, and preloading puts the domain into the
+    # browsers' built-in lists, hard to undo. Both are the domain owner's decision; while
+    # they are off on purpose, check --deploy's reminders of them (W005, W021) are silenced.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=False)
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # gunicorn speaks plain HTTP, so TLS ends at a proxy in front of it, which must set this
+    # header itself (overwriting any a client sent). Empty: no proxy header is trusted.
+    PROXY_SSL_HEADER = env.str("PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+    if PROXY_SSL_HEADER:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp): nothing from another origin, no inline script and no
+# eval (the front desk's JavaScript is static files; htmx runs with allowEval off; the
+# admin and the API docs' Swagger UI, served from ninja's own static files, need neither).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        # 'unsafe-inline' for styles only, and only because the day board positions its
+        # blocks, shades and hour marks with style attributes (top, height, left, width
+        # computed on the server). It allows no script.
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

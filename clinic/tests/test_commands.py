@@ -117,6 +117,13 @@ def test_missing_role_groups_are_recreated():
 # --- create_demo_login ----------------------------------------------------------------------
 
 
+@pytest.fixture
+def debug(settings):
+    """The demo commands run only with DEBUG on (test_security_settings checks the refusal)."""
+    settings.DEBUG = True
+
+
+@pytest.mark.usefixtures("debug")
 def test_create_demo_login_creates_both_logins_and_prints_them():
     out = "\n".join(run("create_demo_login"))
 
@@ -132,6 +139,7 @@ def test_create_demo_login_creates_both_logins_and_prints_them():
     assert "http://127.0.0.1:8000/admin/" in out
 
 
+@pytest.mark.usefixtures("debug")
 def test_create_demo_login_is_idempotent_and_resets_passwords():
     run("create_demo_login")
     frontdesk = User.objects.get(username="frontdesk")
@@ -149,6 +157,7 @@ def test_create_demo_login_is_idempotent_and_resets_passwords():
     assert "reset" in out
 
 
+@pytest.mark.usefixtures("debug")
 def test_the_demo_logins_can_sign_in_to_the_admin(client):
     run("create_demo_login")
 

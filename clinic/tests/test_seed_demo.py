@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from clinic.clinic_file import export_clinic, parse_clinic_file
 from clinic.demo import demo_week, riverside, seed_demo
@@ -22,7 +23,8 @@ WEDNESDAY = dt.datetime(2027, 3, 10, 11, 5, tzinfo=BERLIN)
 
 def run_seed_demo() -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out, stderr=StringIO())
+    with override_settings(DEBUG=True):  # the command refuses to run without DEBUG
+        call_command("seed_demo", stdout=out, stderr=StringIO())
     return out.getvalue()
 
 

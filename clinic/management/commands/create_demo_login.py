@@ -1,15 +1,16 @@
 """The demo's two logins, for ``make demo``. Safe to run again: it resets the passwords.
 
 The passwords are public (they are printed and documented): never run this against a
-database that holds real patients.
+database that holds real patients. It refuses to run unless DEBUG is on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from clinic.management.commands.create_api_token import role_group
@@ -25,6 +26,9 @@ class Command(BaseCommand):
     help = "Create (or reset) the demo logins: frontdesk (front desk role) and admin (superuser)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Known passwords on a production database would open it to anyone who read the README.
+        if not settings.DEBUG:
+            raise CommandError("create_demo_login runs only with DEBUG=true (development and the demo).")
         with transaction.atomic():
             frontdesk_created = self._ensure_user(*FRONT_DESK_LOGIN, superuser=False)
             admin_created = self._ensure_user(*ADMIN_LOGIN, superuser=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from clinic.clinic_file import ClinicFileError
@@ -17,6 +18,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Made-up patients and bookings belong in a development database, never a clinic's.
+        if not settings.DEBUG:
+            raise CommandError("seed_demo runs only with DEBUG=true (development and the demo).")
         try:
             result = seed_demo(progress=self.stderr.write)
         except ClinicFileError as exc:  # the demo data itself is broken: a bug
