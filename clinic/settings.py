@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -71,6 +73,8 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "ninja",
+    # Login throttling (the admin's and the front desk's), its attempts shown in the admin.
+    "axes",
     # The Content-Security-Policy header (CONTENT_SECURITY_POLICY below).
     "csp",
     "clinic",
@@ -93,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -211,6 +217,39 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     }
 }
+
+# Login throttling (django-axes), the admin's login and the front desk's alike: after
+# LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is refused for
+# LOGIN_LOCKOUT_MINUTES, counted from the lockout (attempts during it do not prolong it), on
+# the front desk's login page with the reason. The attempts and lockouts are in the admin
+# under "Axes"; deleting an attempt there lifts its lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "desk/login.html"
+# Behind proxies REMOTE_ADDR is the nearest proxy's, the same for every client. With
+# TRUSTED_PROXIES=N (the proxies in front, each appending the address it saw to
+# X-Forwarded-For) the throttle counts the address the outermost proxy saw; entries left of
+# it are whatever the client sent and are never trusted.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+
+
+def client_address(request: Any) -> str | None:
+    from django.conf import settings
+
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if settings.TRUSTED_PROXIES and len(hops) >= settings.TRUSTED_PROXIES:
+        return hops[-settings.TRUSTED_PROXIES]
+    return request.META.get("REMOTE_ADDR")
+
+
+AXES_CLIENT_IP_CALLABLE = client_address
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

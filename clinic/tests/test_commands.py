@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 
 from clinic.models import ApiToken
 from clinic.roles import ADMIN, CLINICIAN, FRONT_DESK, ROLES
@@ -162,7 +163,8 @@ def test_the_demo_logins_can_sign_in_to_the_admin(client):
     run("create_demo_login")
 
     for username, password in (("frontdesk", "demo-frontdesk"), ("admin", "demo-admin")):
-        assert client.login(username=username, password=password)
+        # The login throttle (django-axes) needs the request authenticate() is called for.
+        assert client.login(request=HttpRequest(), username=username, password=password)
         assert client.get("/admin/").status_code == 200
         client.logout()
 
