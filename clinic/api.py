@@ -7,17 +7,21 @@ mounts them under ``/api/v1/``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DataError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
@@ -107,7 +111,19 @@ WHERE t.key_hash = %(key_hash)s
 
 
 class StaffSession(SessionAuthIsStaff):
-    """A logged-in staff member's browser session (with CSRF on unsafe methods)."""
+    """A logged-in staff member's browser session (with CSRF on unsafe methods).
+
+    django-ninja checks CSRF before it looks at the session, so a request with no
+    credentials at all was refused as a forgery (``403``) instead of being told to
+    authenticate (``401``). CSRF protects a session: without a staff session there is
+    nothing to forge, and this scheme simply does not apply.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = getattr(request, "user", None)
+        if user is None or not (user.is_authenticated and user.is_staff):
+            return None
+        return super().__call__(request)
 
 
 class JsonOnlyParser(Parser):
@@ -233,8 +249,58 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
-def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
-    return error_response(404, "not_found", f"There is no API endpoint at {request.path}.")
+@csrf_exempt  # it answers 404 to every method; CSRF must not turn that into an HTML 403
+def api_not_found(request: HttpRequest, rest: str | None = None) -> HttpResponse:
+    message = f"There is no API endpoint at {request.path}."
+    if request.path.endswith("/"):
+        try:
+            without_slash = resolve(request.path.rstrip("/"))
+        except Resolver404:
+            pass
+        else:
+            if without_slash.func is not api_not_found:
+                message += f" API paths have no trailing slash: {request.path.rstrip('/')}."
+    return error_response(404, "not_found", message)
+
+
+ERROR_MESSAGES = {
+    400: "The request cannot be parsed.",
+    403: "This request is refused.",
+    404: "Not found.",
+    405: "This method is not allowed here.",
+    500: "Something went wrong on our side; it has been logged.",
+}
+
+
+def as_error_envelope(response: HttpResponse) -> HttpResponse:
+    """A non-JSON error answer (django-ninja's plain-text 405, a page of Django's own)
+    turned into the API's error envelope; anything else unchanged."""
+    if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        return response
+    status = response.status_code
+    message = ERROR_MESSAGES.get(status, "The request cannot be served.")
+    details: dict[str, Any] = {}
+    if status == 405 and response.has_header("Allow"):
+        details["allowed"] = [m.strip() for m in response["Allow"].split(",")]
+        message = f"{message} Allowed: {response['Allow']}."
+    envelope = error_response(status, CODE_BY_STATUS.get(status, "internal_error"), message, details)
+    if response.has_header("Allow"):
+        envelope["Allow"] = response["Allow"]
+    return envelope
+
+
+def json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap one of django-ninja's views so every error it answers is in the envelope."""
+
+    @functools.wraps(view)  # keeps csrf_exempt and the rest of the view's attributes
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return as_error_envelope(view(request, *args, **kwargs))
+
+    return wrapper
+
+
+def is_api_path(request: HttpRequest) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
 
 
 def parse_aware(value: str, field: str) -> dt.datetime:
