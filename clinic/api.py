@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DataError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
@@ -45,6 +46,7 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "payload_too_large",
     422: "validation_error",
     429: "rate_limited",
 }
@@ -243,6 +245,23 @@ def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
     )
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return payload_too_large()
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Too many query or form fields, a malformed multipart body: Django refuses to parse it.
+    return error_response(400, "bad_request", "The request cannot be parsed (too many fields?).")
+
+
+def payload_too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    details = {"max_bytes": limit} if limit is not None else {}
+    return error_response(413, "payload_too_large", "The request body is too large.", details)
+
+
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("Unhandled error in %s %s", request.method, request.path)
@@ -268,6 +287,7 @@ ERROR_MESSAGES = {
     403: "This request is refused.",
     404: "Not found.",
     405: "This method is not allowed here.",
+    413: "The request body is too large.",
     500: "Something went wrong on our side; it has been logged.",
 }
 
@@ -303,6 +323,23 @@ def is_api_path(request: HttpRequest) -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
+# Dates the API works with, the front desk's range (desk/views/common.py): far from the ends
+# of Python's calendar (years 1 and 9999), where a day's end in the clinic's zone, the last
+# day of a search or an appointment's end would not exist.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
+def check_dates(**dates: dt.date | None) -> None:
+    """A ``validation_error`` naming every given date outside FIRST_DATE..LAST_DATE."""
+    problems = {
+        field: f"Choose a date between {FIRST_DATE} and {LAST_DATE}."
+        for field, value in dates.items()
+        if value is not None and not FIRST_DATE <= value <= LAST_DATE
+    }
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def parse_aware(value: str, field: str) -> dt.datetime:
     """An ISO 8601 datetime that must carry an offset or ``Z``."""
     try:
@@ -311,6 +348,7 @@ def parse_aware(value: str, field: str) -> dt.datetime:
         raise ValidationFailed({field: "Not an ISO 8601 datetime."}) from exc
     if moment.tzinfo is None:
         raise ValidationFailed({field: "The datetime needs an offset or Z, e.g. 2027-03-08T09:00:00+01:00."})
+    check_dates(**{field: moment.date()})  # before any arithmetic or zone conversion
     return moment
 
 

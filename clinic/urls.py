@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, include, path, re_path
 from django.views import defaults
@@ -13,6 +14,7 @@ from clinic.api import (
     error_response,
     is_api_path,
     json_errors,
+    payload_too_large,
 )
 from clinic.api_resources import router as resources_router
 from scheduling.api import router as slots_router
@@ -44,6 +46,8 @@ urlpatterns = [
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not is_api_path(request):
         return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return payload_too_large()
     return error_response(400, "bad_request", "The request cannot be parsed.")
 
 

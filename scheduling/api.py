@@ -9,7 +9,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from clinic.access import scope
-from clinic.api import local_iso
+from clinic.api import check_dates, local_iso
 from clinic.errors import ValidationFailed
 from scheduling import selectors
 from scheduling.engine import Slot
@@ -76,6 +76,7 @@ def slot_out(slot: Slot, clinic) -> dict:  # type: ignore[no-untyped-def]
 
 @router.get("/slots", response=SlotsOut, tags=["slots"], summary="Ranked free slots for a type")
 def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> JsonResponse:
+    check_dates(date_from=params.date_from, date_to=params.date_to)
     if params.date_to < params.date_from:
         raise ValidationFailed({"date_to": "date_to must not be before date_from."})
     if (params.date_to - params.date_from).days > MAX_SEARCH_DAYS:

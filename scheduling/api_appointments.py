@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 
 from clinic.access import scope
-from clinic.api import idempotent, local_iso, parse_aware
+from clinic.api import check_dates, idempotent, local_iso, parse_aware
 from clinic.errors import NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from scheduling import access, jobs, selectors, services
@@ -135,6 +135,7 @@ def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
 
 @router.get("/appointments", response=AppointmentListOut, tags=["appointments"])
 def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
+    check_dates(date=params.date)
     caller = scope(request.user, params.clinic, need="scheduling.view_appointment")
     clinic = caller.clinic
     queryset = (
@@ -335,6 +336,7 @@ def list_waitlist(
 
 @router.post("/waitlist", response={201: dict}, tags=["waitlist"])
 def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | None = None) -> Any:
+    check_dates(earliest=payload.earliest, latest=payload.latest)
     the_clinic = scope(request.user, clinic, need="scheduling.add_waitlistentry").clinic
 
     def add() -> tuple[int, dict[str, Any]]:
@@ -371,4 +373,5 @@ def close_waitlist_entry(
 
 @router.get("/stats", tags=["stats"])
 def stats(request: HttpRequest, date: dt.date, clinic: str | None = None) -> dict[str, Any]:
+    check_dates(date=date)
     return jobs.stats_for_day(scope(request.user, clinic, need="scheduling.view_appointment").clinic, date)

@@ -1,5 +1,6 @@
-"""The API contract at its edges (issue 10): no credentials is 401 even on a POST, and every
-answer under /api/ is the JSON error envelope.
+"""The API contract at its edges (issue 10): no credentials is 401 even on a POST, dates at
+the ends of the calendar and oversized bodies are client errors, and every answer under
+/api/ is the JSON error envelope.
 
 The credential tests run through a live server: Django's test client switches CSRF off,
 which is how the 403-for-401 went unnoticed.
@@ -103,6 +104,87 @@ def test_a_session_with_its_csrf_token_books(live, django_user_model):
     )
     assert response.status_code == 201, response.content
     assert response.json()["created_by"] == "desk-browser"
+
+
+# --- 2. Dates at the ends of Python's calendar, and bodies over Django's limit -----------
+
+EDGE_GETS = [
+    ("/api/v1/appointments?date=9999-12-31", "date"),
+    ("/api/v1/appointments?date=0001-01-01", "date"),
+    ("/api/v1/slots?appointment_type=consult&date_from=9999-12-30&date_to=9999-12-31", "date_from"),
+    ("/api/v1/slots?appointment_type=consult&date_from=2027-03-01&date_to=9999-12-31", "date_to"),
+    ("/api/v1/slots?appointment_type=consult&date_from=0001-01-01&date_to=0001-01-02", "date_from"),
+    ("/api/v1/stats?date=9999-12-31", "date"),
+    ("/api/v1/stats?date=0001-01-01", "date"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "field"), EDGE_GETS)
+def test_dates_at_the_calendars_edge_are_422_naming_the_field(small_clinic, call, path, field):
+    error = assert_envelope(call("get", path), 422, "validation_error")
+    assert field in error["details"]["fields"], error
+
+
+EDGE_STARTS = ["9999-12-31T23:59+00:00", "0001-01-01T00:00+14:00", "9999-12-31T23:59:59-12:00"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("start", EDGE_STARTS)
+def test_a_booking_at_the_calendars_edge_is_422_on_start(small_clinic, call, start):
+    response = call("post", "/api/v1/appointments", booking(small_clinic) | {"start": start})
+    error = assert_envelope(response, 422, "validation_error")
+    assert set(error["details"]["fields"]) == {"start"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("start", EDGE_STARTS)
+def test_a_reschedule_to_the_calendars_edge_is_422_on_start(small_clinic, call, start):
+    booked = call("post", "/api/v1/appointments", booking(small_clinic)).json()
+    response = call("post", f"/api/v1/appointments/{booked['id']}/reschedule", {"start": start})
+    error = assert_envelope(response, 422, "validation_error")
+    assert set(error["details"]["fields"]) == {"start"}
+    # Nothing changed.
+    assert call("get", f"/api/v1/appointments/{booked['id']}").json()["status"] == "booked"
+
+
+@pytest.mark.django_db
+def test_waitlist_dates_at_the_calendars_edge_are_422(small_clinic, call):
+    body = {"patient": "p-1", "appointment_type": "consult", "earliest": "0001-01-01", "latest": "9999-12-31"}
+    error = assert_envelope(call("post", "/api/v1/waitlist", body), 422, "validation_error")
+    assert set(error["details"]["fields"]) == {"earliest", "latest"}
+
+
+@pytest.mark.django_db
+def test_the_supported_range_still_works_at_its_ends(small_clinic, call):
+    assert call("get", "/api/v1/appointments?date=2999-12-31").status_code == 200
+    assert call("get", "/api/v1/stats?date=1900-01-01").status_code == 200
+    slots = call("get", "/api/v1/slots?appointment_type=consult&date_from=2999-12-01&date_to=2999-12-31")
+    assert slots.status_code == 200, slots.content
+    far = call("post", "/api/v1/appointments", booking(small_clinic) | {"start": "2999-12-31T23:45+00:00"})
+    assert_envelope(far, 422, "slot_unavailable")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+@pytest.mark.parametrize("path", ["/api/v1/appointments", "/api/v1/waitlist", "/api/v1/patients"])
+def test_a_body_over_the_upload_limit_is_a_json_413(small_clinic, client, desk_token, path, content_type):
+    too_big = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
+    response = client.post(
+        path, data="x" * too_big, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {desk_token}"
+    )
+    error = assert_envelope(response, 413, "payload_too_large")
+    assert error["details"]["max_bytes"] == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+@pytest.mark.django_db
+def test_too_many_query_fields_is_a_json_400(small_clinic, client, desk_token):
+    query = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = client.get(f"/api/v1/appointments?{query}", HTTP_AUTHORIZATION=f"Bearer {desk_token}")
+    assert_envelope(response, 400, "bad_request")
 
 
 # --- 3. Every answer under /api/ is the envelope, whatever the method and path -----------
