@@ -31,7 +31,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 ACCESS_LOGGER = "clinic.access"
 
 # A request id from a proxy is kept when it looks like one; anything else (too long, spaces,
-# quotes, a name) is replaced, so a client cannot write into the log through it.
+# quotes, line breaks) is replaced, so a client cannot write sentences into the log through it.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # A path followed by its query string; the query goes, the path stays.
 _QUERY_STRING = re.compile(r"(/[^\s?#\"'<>]*)\?[^\s#\"'<>]*")
@@ -46,10 +46,6 @@ access_logger = logging.getLogger(ACCESS_LOGGER)
 def without_query_strings(text: str) -> str:
     """``text`` with the query string cut off every URL or path in it."""
     return _QUERY_STRING.sub(r"\1", text) if "?" in text else text
-
-
-def current_request_id() -> str | None:
-    return _current_request_id.get()
 
 
 class JsonFormatter(logging.Formatter):
