@@ -67,6 +67,7 @@ def test_deliver_outbox_prints_a_summary(appointment, hub, hub_settings, django_
 @pytest.mark.django_db
 def test_setup_schedules_is_idempotent():
     first, second = StringIO(), StringIO()
+    Schedule.objects.all().delete()  # migrate created them; the command repairs
 
     call_command("setup_schedules", stdout=first)
     Schedule.objects.filter(name="Deliver outbox events").update(minutes=5)
