@@ -10,6 +10,8 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
+from audit import services as audit
+from audit.models import AuditAction, AuditDoor
 from clinic import access, selectors, services
 from clinic.access import scope
 from clinic.api import idempotent
@@ -87,9 +89,9 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
     """By name, code or phone (digits compared without spaces or punctuation)."""
     if len(q) > 100:
         raise ValidationFailed({"q": "At most 100 characters."})
-    patients = list(
-        selectors.patient_search(scope(request.user, clinic, need="clinic.view_patient").clinic.pk, q)
-    )
+    caller = scope(request.user, clinic, need="clinic.view_patient")
+    patients = list(selectors.patient_search(caller.clinic.pk, q))
+    audit.record_search(user=request.user, door=AuditDoor.API, clinic=caller.clinic, found=len(patients))
     prefetch_related_objects(patients, "preferred_providers")
     return [patient_out(p) for p in patients]
 
@@ -104,6 +106,13 @@ def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None 
             **payload.dict(exclude={"preferences"}),
             **(payload.preferences.for_service() if payload.preferences else {}),
         )
+        audit.record(
+            user=request.user,
+            action=AuditAction.CREATE,
+            door=AuditDoor.API,
+            clinic=the_clinic,
+            patients=[patient],
+        )
         return 201, patient_out(patient)
 
     return idempotent(request, create)
@@ -115,6 +124,13 @@ def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> d
     patient = access.patients(caller).filter(code=code).prefetch_related("preferred_providers").first()
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")
+    audit.record(
+        user=request.user,
+        action=AuditAction.VIEW,
+        door=AuditDoor.API,
+        clinic=caller.clinic,
+        patients=[patient],
+    )
     return patient_out(patient)
 
 
@@ -129,6 +145,14 @@ def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clini
         phone=payload.phone,
         email=payload.email,
         **(payload.preferences.for_service() if payload.preferences else {}),
+    )
+    audit.record(
+        user=request.user,
+        action=AuditAction.CHANGE,
+        door=AuditDoor.API,
+        clinic=caller.clinic,
+        patients=[patient],
+        detail=", ".join(sorted(payload.dict(exclude_unset=True))),  # the fields' names, never values
     )
     return patient_out(patient)
 

@@ -62,7 +62,12 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, str]]] = {
         for model in models
         for action in ("view", "add", "change", "delete")
     ]
-    + [("scheduling", "appointmenthistory", "view"), ("scheduling", "appointment", "cancel")],
+    + [
+        ("scheduling", "appointmenthistory", "view"),
+        ("scheduling", "appointment", "cancel"),
+        # Who viewed or changed which patient's data: the admin reads the audit trail.
+        ("audit", "auditrecord", "view"),
+    ],
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from clinic.models import ApiToken
+from clinic.models import ApiToken, Membership
 from scheduling import services
 from scheduling.models import Appointment, AppointmentStatus
 
@@ -207,6 +207,8 @@ def test_a_second_desk_sees_the_booking_without_reloading(
 
 def test_a_clinician_sees_no_booking_or_cancelling(page, live_server, login, clinician, desk_clinic, day):
     c = desk_clinic
+    # The clinician is Dr. Adler: their own appointments are the ones they see and move.
+    Membership.objects.create(user=clinician, clinic=c["clinic"], provider=c["providers"][0])
     appointment = book(
         c["clinic"], c["patients"][0], c["providers"][0], c["rooms"][0], c["consult"], at(day, 9)
     )
