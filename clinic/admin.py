@@ -57,6 +57,7 @@ class ClinicAdmin(admin.ModelAdmin):
                     "min_notice_minutes",
                     "booking_horizon_days",
                     "no_show_grace_minutes",
+                    "no_show_lookback_days",
                 )
             },
         ),

@@ -63,6 +63,12 @@ class Clinic(models.Model):
     no_show_grace_minutes = models.PositiveIntegerField(
         default=15, help_text="How long after an appointment's end it is marked a no-show."
     )
+    no_show_lookback_days = models.PositiveIntegerField(
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="Only appointments that ended within this many days are marked no-shows; "
+        "older ones (loaded history, a job that was down) are left as they are.",
+    )
 
     class Meta:
         ordering = ["name"]

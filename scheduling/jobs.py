@@ -1,6 +1,6 @@
 """Scheduled jobs: marking no-shows, and the daily statistics snapshots.
 
-Both run hourly under django-q2 (``manage.py setup_schedules``), through the ``*_job``
+Both run hourly under django-q2 (scheduled on ``migrate``; ``setup_schedules`` repairs), through the ``*_job``
 wrappers, and on demand through the management commands of the same names. Each takes
 ``now`` from its caller, so tests can put it anywhere, including a DST changeover.
 """
@@ -48,10 +48,24 @@ NO_SHOW_RATE_WINDOW_DAYS = 90
 # --- No-shows ---------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class NoShowRun:
+    marked: list[int]
+    # Overdue, but ended before the clinic's look-back: history loaded from a clinic file,
+    # or visits of long ago after the job was down. Left as they are, no event sent.
+    skipped: int
+
+
 def mark_no_shows(now: dt.datetime) -> list[int]:
     """Mark every booked or confirmed appointment that ended more than its clinic's grace
-    period before ``now`` as a no-show; returns their ids. Running it twice changes
-    nothing the second time.
+    period before ``now``, and within its clinic's look-back, as a no-show; returns their
+    ids. Running it twice changes nothing the second time."""
+    return mark_no_shows_counted(now).marked
+
+
+def mark_no_shows_counted(now: dt.datetime) -> NoShowRun:
+    """``mark_no_shows``, also counting the overdue appointments left alone because they
+    ended before the look-back (``Clinic.no_show_lookback_days``).
 
     Times are compared as instants, so a DST change in between cannot shorten or stretch
     the grace period.
@@ -60,13 +74,12 @@ def mark_no_shows(now: dt.datetime) -> list[int]:
     # clock, which across a DST change is not the same thing.
     now = now.astimezone(dt.UTC)
     marked: list[int] = []
-    for clinic in Clinic.objects.only("pk", "no_show_grace_minutes"):
+    skipped = 0
+    for clinic in Clinic.objects.only("pk", "no_show_grace_minutes", "no_show_lookback_days"):
         cutoff = now - dt.timedelta(minutes=clinic.no_show_grace_minutes)
-        overdue = (
-            Appointment.objects.filter(clinic=clinic, status__in=NO_SHOW_FROM, end__lt=cutoff)
-            .order_by("end", "pk")
-            .values_list("pk", flat=True)
-        )
+        earliest_end = now - dt.timedelta(days=clinic.no_show_lookback_days)
+        candidates = Appointment.objects.filter(clinic=clinic, status__in=NO_SHOW_FROM, end__lt=cutoff)
+        overdue = candidates.filter(end__gte=earliest_end).order_by("end", "pk").values_list("pk", flat=True)
         for pk in list(overdue):
             try:
                 if _mark_no_show(pk, now=now):
@@ -75,7 +88,16 @@ def mark_no_shows(now: dt.datetime) -> list[int]:
                 # One bad row must not keep every later appointment from being marked,
                 # hour after hour; it is logged and retried on the next run.
                 logger.exception("Could not mark appointment %s as a no-show", pk)
-    return marked
+        too_old = candidates.filter(end__lt=earliest_end).count()
+        if too_old:
+            logger.info(
+                "Clinic %s: left %d booked appointment(s) that ended more than %d day(s) ago unmarked",
+                clinic.pk,
+                too_old,
+                clinic.no_show_lookback_days,
+            )
+        skipped += too_old
+    return NoShowRun(marked=marked, skipped=skipped)
 
 
 def _mark_no_show(pk: int, *, now: dt.datetime) -> bool:
@@ -89,8 +111,11 @@ def _mark_no_show(pk: int, *, now: dt.datetime) -> bool:
 
 
 def mark_no_shows_job() -> str:
-    marked = mark_no_shows(timezone.now())
-    return f"marked {len(marked)} appointment(s) as no-show"
+    run = mark_no_shows_counted(timezone.now())
+    return (
+        f"marked {len(run.marked)} appointment(s) as no-show; "
+        f"skipped {run.skipped} that ended before the clinic's look-back"
+    )
 
 
 # --- Daily statistics -------------------------------------------------------------------
@@ -167,6 +192,16 @@ def compute_stats_job() -> str:
 
 
 def compute_clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime) -> DayStats:
+    """Compute ``day`` and store it (the job's part)."""
+    stats = clinic_day(clinic, day, computed_at=computed_at)
+    with transaction.atomic():  # a reader sees the whole day's snapshot or none of it
+        _upsert(ProviderDayStats, stats.providers, ["clinic", "provider", "date"])
+        _upsert(RoomDayStats, stats.rooms, ["clinic", "room", "date"])
+    return stats
+
+
+def clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime) -> DayStats:
+    """Compute ``day`` from the bookings, as unsaved rows: reading, never writing."""
     tz = clinic.tz
     day_span = (instant(day, dt.time(0), tz), instant(day + dt.timedelta(days=1), dt.time(0), tz))
     providers = list(Provider.objects.filter(clinic=clinic).order_by("code"))
@@ -237,9 +272,6 @@ def compute_clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime
                 computed_at=computed_at,
             )
         )
-    with transaction.atomic():  # a reader sees the whole day's snapshot or none of it
-        _upsert(ProviderDayStats, provider_rows, ["clinic", "provider", "date"])
-        _upsert(RoomDayStats, room_rows, ["clinic", "room", "date"])
     return DayStats(clinic=clinic, date=day, providers=provider_rows, rooms=room_rows)
 
 
@@ -337,8 +369,10 @@ def _freshness(clinic: Clinic, day: dt.date) -> dict[str, RawSQL]:
 
 def stats_for_day(clinic: Clinic, day: dt.date, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """The ``GET /api/v1/stats`` body for ``day``, from the stored snapshots; computed
-    (and stored) first when none are stored, when a booking change has touched the day
-    since, or when a provider or room was added since. ``computed_at`` says when."""
+    afresh, without storing anything, when none are stored, when a booking change has
+    touched the day since, or when a provider or room was added since. A read never
+    writes: the hourly job stores snapshots and clears the marks. ``computed_at`` says
+    when the figures were computed."""
     now = now or timezone.now()
     providers: list[Any] = list(
         ProviderDayStats.objects.filter(clinic=clinic, date=day)
@@ -359,7 +393,7 @@ def stats_for_day(clinic: Clinic, day: dt.date, *, now: dt.datetime | None = Non
         or first.providers_now != len(providers)
         or first.rooms_now != len(rooms)
     ):
-        computed = _recompute(clinic, day, _dirty_marks(clinic, day).get(day, []), now)
+        computed = clinic_day(clinic, day, computed_at=now)
         providers, rooms = computed.providers, computed.rooms
     computed_at = min((row.computed_at for row in [*providers, *rooms]), default=now)
     available = sum(p.available_minutes for p in providers)
