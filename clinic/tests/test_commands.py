@@ -206,3 +206,18 @@ def test_role_permissions(role, perm, allowed):
     user.groups.add(Group.objects.get(name=role))
 
     assert user.has_perm(perm) is allowed
+
+
+@pytest.mark.usefixtures("debug")
+def test_create_demo_login_adds_a_clinician_who_is_the_clinics_first_provider(clinic):
+    from clinic.models import Membership
+    from clinic.roles import CLINICIAN
+    from clinic.tests.factories import ProviderFactory
+
+    ProviderFactory(clinic=clinic, code="dr-b", name="Dr. B")
+    ProviderFactory(clinic=clinic, code="dr-a", name="Dr. A")
+    out = "\n".join(run("create_demo_login"))
+    clinician = User.objects.get(username="clinician")
+    assert clinician.check_password("demo-clinician") and role_names(clinician) == {CLINICIAN}
+    assert Membership.objects.get(user=clinician).provider.code == "dr-a"
+    assert "clinician / demo-clinician" in out and "Dr. A" in out
