@@ -253,6 +253,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def database_url(database: dict) -> str:
+    """The test database as a URL for a child process: over TCP, or through the embedded
+    server's socket directory (its HOST is empty and the directory is in OPTIONS)."""
+    socket_dir = database.get("OPTIONS", {}).get("host")
+    if not database["HOST"] and socket_dir:
+        return f"postgres://{database['USER']}:{database['PASSWORD']}@/{database['NAME']}?host={socket_dir}"
+    return (
+        f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or '127.0.0.1'}"
+        f":{database['PORT'] or 5432}/{database['NAME']}"
+    )
+
+
 def test_gunicorn_with_its_config_writes_json_lines_without_query_strings(
     transactional_db, small_clinic, django_user_model, settings
 ):
@@ -263,10 +275,7 @@ def test_gunicorn_with_its_config_writes_json_lines_without_query_strings(
     database = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST'] or '127.0.0.1'}"
-            f":{database['PORT'] or 5432}/{database['NAME']}"
-        ),
+        "DATABASE_URL": database_url(database),
         "SECRET_KEY": settings.SECRET_KEY,  # the session cookie is signed with it
         "DEBUG": "false",
         "HTTPS": "false",
