@@ -115,43 +115,22 @@ def build(
     colours = {code: i % PALETTE_SIZE for i, code in enumerate(sorted(type_codes))}
     opening = merge(span for spans in windows.values() for span in spans)
 
-    columns: list[Column] = []
+    # Each column: its code, its name, the time it can be booked, its time off, its visits.
+    lanes: list[tuple[str, str, list[Span], list[Span], list[Any]]] = []
     if view == "rooms":
         for room in snapshot.rooms:
-            free = [] if closed else opening
             mine = [a for a in appointments if a.room.code == room.code]
-            columns.append(
-                _column(
-                    room.code,
-                    names.get(f"room:{room.code}", room.code),
-                    free,
-                    [],
-                    mine,
-                    px,
-                    first,
-                    last,
-                    rules,
-                    closed,
-                )
-            )
+            lanes.append((room.code, names.get(f"room:{room.code}", room.code), opening, [], mine))
     else:
         for provider in snapshot.providers:
             off = merge((t.start, t.end) for t in provider.time_off)
-            free = [] if closed else subtract(windows[provider.code], off)
             mine = [a for a in appointments if a.provider.code == provider.code]
-            column = _column(
-                provider.code,
-                names.get(f"provider:{provider.code}", provider.code),
-                free,
-                off,
-                mine,
-                px,
-                first,
-                last,
-                rules,
-                closed,
-            )
-            columns.append(column)
+            name = names.get(f"provider:{provider.code}", provider.code)
+            lanes.append((provider.code, name, subtract(windows[provider.code], off), off, mine))
+    columns = [
+        _column(code, name, [] if closed else free, off, mine, px, first, last, rules, closed)
+        for code, name, free, off, mine in lanes
+    ]
     for column in columns:
         for block in column.blocks:
             a = block.appointment
