@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from desk.views import appointments, board, booking, pages
+from desk.views import appointments, board, booking, patients, stats, waitlist
 
 app_name = "desk"
 
@@ -26,7 +26,7 @@ urlpatterns = [
         appointments.change_status,
         name="change_status",
     ),
-    path("waitlist/", pages.waitlist, name="waitlist"),
-    path("patients/<str:code>/", pages.patient, name="patient"),
-    path("stats/", pages.stats, name="stats"),
+    path("waitlist/", waitlist.waitlist, name="waitlist"),
+    path("patients/<str:code>/", patients.patient, name="patient"),
+    path("stats/", stats.stats, name="stats"),
 ]
