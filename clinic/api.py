@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DataError, connection
+from django.db import DataError, IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -34,8 +34,9 @@ from clinic.errors import DomainError, ValidationFailed
 from clinic.models import ApiToken, Clinic
 from clinic.roles import remember_permissions
 from clinic.rows import instance_from_json
+from clinic.transactions import hosting_services
 from scheduling.engine import calendar
-from scheduling.models import IdempotencyRecord
+from scheduling.models import IDEMPOTENCY_KEY_CONSTRAINT, IdempotencyRecord
 
 logger = logging.getLogger(__name__)
 
@@ -356,11 +357,19 @@ def local_iso(moment: dt.datetime, clinic: Clinic) -> str:
     return calendar.local_iso(moment, clinic.tz)
 
 
-def idempotent(request: HttpRequest, produce: Any) -> Any:
-    """Replay the first answer to a repeated ``Idempotency-Key``; otherwise run ``produce``.
+def idempotent(
+    request: HttpRequest, produce: Callable[[], tuple[int, dict[str, Any]]], *, clinic: Clinic
+) -> Any:
+    """Run ``produce`` (a creating POST's service call: ``(status, body)``) once per
+    ``Idempotency-Key``; a repeat of the request gets the first answer again.
 
-    A concurrent duplicate cannot book twice either way: it holds the same patient at the
-    same time, which the patient exclusion constraint refuses.
+    A key belongs to one user, clinic, method and path. Its record is inserted first, in
+    the transaction ``produce`` then writes its change in (``hosting_services``), and
+    completed with the answer before the commit: change and answer commit or roll back
+    together, so a retry after any failure finds either the answer or nothing done. A
+    concurrent repeat waits at its own insert (the unique constraint) until the first
+    request's transaction ends, then replays its answer (or, if it rolled back, runs
+    itself). A refusal stores nothing: the corrected request may reuse the key.
     """
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
@@ -368,14 +377,29 @@ def idempotent(request: HttpRequest, produce: Any) -> Any:
     if len(key) > 255:
         raise ValidationFailed({"Idempotency-Key": "At most 255 characters."})
     fingerprint = hashlib.sha256(request.body).hexdigest()
-    lookup = {"user": request.user, "key": key, "path": request.path}
-    previous = IdempotencyRecord.objects.filter(**lookup).first()
-    if previous is None:
-        status, body = produce()
-        IdempotencyRecord.objects.get_or_create(
-            **lookup, defaults={"fingerprint": fingerprint, "status_code": status, "body": body}
-        )
-        return Status(status, body)
+    scope = {
+        "user": request.user,
+        "clinic": clinic,
+        "method": request.method,
+        "path": request.path,
+        "key": key,
+    }
+    with hosting_services():
+        try:
+            with transaction.atomic():  # a savepoint: the repeat's transaction goes on
+                record = IdempotencyRecord.objects.create(**scope, fingerprint=fingerprint)
+        except IntegrityError as exc:
+            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+            if constraint != IDEMPOTENCY_KEY_CONSTRAINT:
+                raise
+        else:
+            status, body = produce()
+            record.status_code, record.body = status, body
+            record.save(update_fields=["status_code", "body"])
+            return Status(status, body)
+    # A repeat: the first request has committed (its insert was waited for), so its
+    # record is complete.
+    previous = IdempotencyRecord.objects.get(**scope)
     if previous.fingerprint != fingerprint:
         raise ValidationFailed({"Idempotency-Key": "This key was already used for a different request."})
     return JsonResponse(previous.body, status=previous.status_code, headers={"Idempotent-Replayed": "true"})

@@ -115,7 +115,7 @@ def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None 
         )
         return 201, patient_out(patient)
 
-    return idempotent(request, create)
+    return idempotent(request, create, clinic=the_clinic)
 
 
 @router.get("/patients/{code}", tags=["patients"])

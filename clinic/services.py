@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clinic.errors import NotFound, ValidationFailed
 from clinic.models import WEEKDAY_KEYS, ApiToken, Clinic, Patient, Provider
+from clinic.transactions import service_transaction
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # What may stand between the digits of a phone number as people write it.
@@ -21,7 +22,7 @@ E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
-@transaction.atomic(durable=True)
+@service_transaction  # the API's Idempotency-Key stores its answer in this transaction
 def patient_create(
     *,
     clinic: Clinic,

@@ -198,7 +198,7 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
         )
         return 201, appointment_out(appointment)  # its relations are the objects just passed in
 
-    return idempotent(request, book)
+    return idempotent(request, book, clinic=the_clinic)
 
 
 @router.get("/appointments/{appointment_id}", response=AppointmentOut, tags=["appointments"])
@@ -354,7 +354,7 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | Non
         )
         return 201, waitlist_out(entry)
 
-    return idempotent(request, add)
+    return idempotent(request, add, clinic=the_clinic)
 
 
 @router.post("/waitlist/{entry_id}/close", tags=["waitlist"], summary="Close an open waitlist entry")

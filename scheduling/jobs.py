@@ -1,4 +1,5 @@
-"""Scheduled jobs: marking no-shows, and the daily statistics snapshots.
+"""Scheduled jobs: marking no-shows, the daily statistics snapshots, and purging the API's
+idempotency records.
 
 Both run hourly under django-q2 (scheduled on ``migrate``; ``setup_schedules`` repairs), through the ``*_job``
 wrappers, and on demand through the management commands of the same names. Each takes
@@ -26,6 +27,7 @@ from scheduling.engine.calendar import instant, local_iso
 from scheduling.models import (
     Appointment,
     AppointmentStatus,
+    IdempotencyRecord,
     NoShowRate,
     ProviderDayStats,
     RoomDayStats,
@@ -437,6 +439,23 @@ def stats_for_day(clinic: Clinic, day: dt.date, *, now: dt.datetime | None = Non
 
 def utilization(booked_minutes: int, available_minutes: int) -> float:
     return round(booked_minutes / available_minutes, 4) if available_minutes else 0.0
+
+
+# --- Idempotency records ----------------------------------------------------------------
+
+# How long a client may repeat a request with its Idempotency-Key and get the first answer.
+IDEMPOTENCY_RECORDS_KEPT = dt.timedelta(hours=24)
+
+
+def purge_idempotency_records(now: dt.datetime) -> int:
+    """Delete the records of requests first answered more than a day before ``now``;
+    returns how many. A record still being written (its request in flight) is younger."""
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=now - IDEMPOTENCY_RECORDS_KEPT).delete()
+    return deleted
+
+
+def purge_idempotency_records_job() -> str:
+    return f"purged {purge_idempotency_records(timezone.now())} idempotency record(s)"
 
 
 # --- Time spans -------------------------------------------------------------------------

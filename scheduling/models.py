@@ -259,25 +259,41 @@ class WaitlistHistory(HistoryRow):
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} waitlist #{self.entry_id}"
 
 
+IDEMPOTENCY_KEY_CONSTRAINT = "idempotency_unique_key"
+
+
 class IdempotencyRecord(models.Model):
-    """The first answer to a creating POST sent with an ``Idempotency-Key`` header."""
+    """The first answer to a creating POST sent with an ``Idempotency-Key`` header.
+
+    Written in the transaction of the change it answers (``clinic.api.idempotent``): it is
+    inserted first, so a concurrent request with the same key waits on the unique
+    constraint until that transaction ends, and its answer is filled in before the commit.
+    A committed record therefore always has its answer, and exists exactly when the change
+    does. Purged after a day (``scheduling.jobs.purge_idempotency_records``).
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=10)
     path = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body")
+    # Empty only inside the transaction that writes the record (see above).
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "key", "path"], name="idempotency_unique_key"),
+            models.UniqueConstraint(
+                fields=["user", "clinic", "method", "path", "key"], name=IDEMPOTENCY_KEY_CONSTRAINT
+            ),
         ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
 
     def __str__(self) -> str:
-        return f"{self.key} {self.path} -> {self.status_code}"
+        return f"{self.key} {self.method} {self.path} -> {self.status_code}"
 
 
 # Daily statistics: snapshots written by `scheduling.jobs.compute_stats` (hourly and on

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from clinic.errors import InvalidTransition, NotFound, SlotTaken, SlotUnavailable, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
+from clinic.transactions import service_transaction
 from notifications.models import EventType
 from notifications.outbox import PAYLOAD_RELATIONS, record_event
 from scheduling import selectors
@@ -245,7 +246,7 @@ def _check_refills(
         )
 
 
-@transaction.atomic(durable=True)
+@service_transaction  # the API's Idempotency-Key stores its answer in this transaction
 def appointment_book(
     *,
     clinic: Clinic,
@@ -535,7 +536,7 @@ def _waitlist_history(entry: WaitlistEntry, action: str, actor: Any, changes: di
     WaitlistHistory.objects.create(entry=entry, action=action, actor=actor, changes=changes)
 
 
-@transaction.atomic(durable=True)
+@service_transaction  # the API's Idempotency-Key stores its answer in this transaction
 def waitlist_add(
     *,
     clinic: Clinic,

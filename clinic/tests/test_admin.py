@@ -68,6 +68,8 @@ def objects(clinic, admin_user) -> dict[type[Model], Model]:
         WaitlistEntryFactory(clinic=clinic, appointment_type=appointment_type),
         IdempotencyRecord.objects.create(
             user=admin_user,
+            clinic=clinic,
+            method="POST",
             key="k-1",
             path="/api/v1/appointments",
             fingerprint="0" * 64,
