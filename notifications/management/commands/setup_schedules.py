@@ -32,6 +32,11 @@ JOBS = (
     Job("Mark no-shows", "scheduling.jobs.mark_no_shows_job", Schedule.HOURLY),
     Job("Compute daily stats", "scheduling.jobs.compute_stats_job", Schedule.HOURLY),
     Job(
+        "Purge idempotency records",
+        "scheduling.jobs.purge_idempotency_records_job",
+        Schedule.HOURLY,
+    ),
+    Job(
         "Deliver outbox events",
         "notifications.delivery.sweep_outbox_job",
         Schedule.MINUTES,
@@ -73,7 +78,7 @@ def ensure_schedules(using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, Job]]:
 
 
 class Command(BaseCommand):
-    help = "Create or update the scheduled jobs (no-shows, stats, outbox delivery) by name."
+    help = "Create or update the scheduled jobs (no-shows, stats, purges, outbox delivery) by name."
 
     def handle(self, *args: Any, **options: Any) -> None:
         for verb, job in ensure_schedules():
