@@ -27,6 +27,7 @@ from clinic.models import (
     TimeOff,
     WorkingHours,
 )
+from clinic.services import _phone as normalize_phone
 from clinic.services import revoke_tokens
 
 
@@ -228,8 +229,23 @@ class OverbookingRuleAdmin(admin.ModelAdmin):
     ordering = ("clinic", "provider__code", "appointment_type__code")
 
 
+class PatientAdminForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = ("phone",)  # PatientAdmin's fieldsets choose the fields it shows
+
+    def clean_phone(self) -> str:
+        """Stored in E.164, as the API and the clinic file store it."""
+        problems: dict[str, str] = {}
+        phone = normalize_phone(self.cleaned_data.get("phone") or "", problems)
+        if problems:
+            raise forms.ValidationError(problems["phone"])
+        return phone
+
+
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
+    form = PatientAdminForm
     list_display = ("code", "last_name", "first_name", "birth_date", "phone", "email", "clinic")
     list_display_links = ("code", "last_name")
     search_fields = ("code", "first_name", "last_name", "phone", "email")

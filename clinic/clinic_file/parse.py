@@ -39,6 +39,7 @@ from clinic.clinic_file.spec import (
     WaitlistSpec,
     WindowSpec,
 )
+from clinic.services import _phone as normalize_phone  # the API's own, so every door stores alike
 
 UTC = dt.UTC
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -639,12 +640,26 @@ class _Parser:
             first_name=r.string(obj, "first_name", path, max_length=100, blank=False),
             last_name=r.string(obj, "last_name", path, max_length=100, blank=False),
             birth_date=birth_date,
-            phone=r.string(obj, "phone", path, max_length=40),
+            phone=self.phone(obj, path),
             email=email,
             preferred_providers=providers,
             preferred_days=days,
             preferred_times=tuple(times),
         )
+
+    def phone(self, obj: dict[str, Any], path: str) -> str:
+        """The number in E.164 (``+49305550000``), as the API stores it. The file names no
+        country, so a number must carry its country code (``+`` or ``00``)."""
+        written = self.r.string(obj, "phone", path, max_length=40)
+        problems: dict[str, str] = {}
+        phone = normalize_phone(written, problems)
+        if problems:
+            self.r.error(
+                _join(path, "phone"),
+                f"{_show(written)} is not a phone number with its country code "
+                "(write it as +49 30 5550000 or 0049 30 5550000)",
+            )
+        return phone
 
     def _status(self, obj: dict[str, Any], path: str, allowed: tuple[str, ...], default: str) -> str:
         status = obj.get("status", default)
