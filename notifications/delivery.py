@@ -2,7 +2,17 @@
 
 One POST per event, the same ``event_id`` on every attempt (the hub de-duplicates on it),
 in sequence order per appointment: an event waits while an earlier event of its
-appointment is still pending.
+appointment is pending or failed. A failed event (the hub refused it, or the attempts ran
+out) therefore holds back the later events of its appointment until someone retries it
+from the admin; the retry sends it and then the ones behind it, in order. A retried
+"booked" can never arrive after the "cancelled" that followed it.
+
+An attempt holds no transaction and no lock while it waits for the hub: the event is
+claimed in a short transaction (``FOR UPDATE SKIP LOCKED``, then ``claimed_until`` set),
+posted with no transaction open, and its outcome recorded in another short transaction,
+only if the claim still holds. While claimed, no other worker sends it or a later event of
+its appointment; a worker that dies mid-attempt leaves the claim to run out
+(``CLAIM_SECONDS``), and the event is claimed and sent again (same ``event_id``).
 
 A failed attempt moves the row's ``next_attempt_at`` (exponential backoff with jitter).
 A backoff shorter than the sweep's minute also schedules a one-off delivery at that
@@ -23,6 +33,7 @@ import enum
 import functools
 import json
 import logging
+import operator
 import random
 import re
 from collections.abc import Iterable
@@ -30,16 +41,20 @@ from collections.abc import Iterable
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from notifications.models import OutboxEvent, OutboxStatus
+from notifications.models import UNSENT, OutboxEvent, OutboxStatus
 from notifications.outbox import enqueue_delivery, schedule_delivery
 
 logger = logging.getLogger(__name__)
 
 # Seconds per attempt (notifications.md); a module constant so tests can shorten it.
 HUB_TIMEOUT_SECONDS: float = 5.0
+# How long a claimed event stays in one worker's hands: far longer than an attempt takes
+# (the timeout bounds connecting and each read), short enough that an event whose worker
+# died goes out again within a sweep or two.
+CLAIM_SECONDS = 60.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 600.0
 # With the base and cap above this rides out a hub outage of about half an hour before a
@@ -61,8 +76,9 @@ class Outcome(enum.StrEnum):
     RETRYING = "retrying"
     FAILED = "failed"
     SKIPPED = "skipped"
-    WAITING = "waiting"  # the appointment's head event is backing off
-    BUSY = "busy"  # another worker holds the row
+    WAITING = "waiting"  # the appointment's next event is backing off
+    BUSY = "busy"  # another worker is sending the appointment's next event
+    BLOCKED = "blocked"  # an earlier event of the appointment failed: it waits for a retry
 
 
 @dataclasses.dataclass
@@ -107,7 +123,7 @@ class HubAnswer:
 
 
 def deliver_event(event_pk: int) -> str:
-    """Task: deliver this event, after any earlier pending events of its appointment.
+    """Task: deliver this event, after the earlier events of its appointment.
 
     Idempotent: an event that is already sent, failed or in another worker's hands is
     left alone.
@@ -120,48 +136,66 @@ def deliver_event(event_pk: int) -> str:
 
 
 def deliver_appointment_events(appointment_id: int, *, now: dt.datetime) -> list[Outcome]:
-    """Deliver the appointment's pending events that are due, in sequence order.
+    """Deliver the appointment's pending events that are due at ``now``, in sequence order.
 
-    Stops at the first event that cannot go now (backing off, or being sent by another
-    worker): every later event of the appointment waits for it.
+    Stops at the first event that cannot go now (backing off, failed, or in another
+    worker's hands): every later event of the appointment waits for it.
+
+    Precondition: no transaction is open, so that each claim commits before its POST.
     """
     outcomes: list[Outcome] = []
     while True:
-        head_pk = (
-            OutboxEvent.objects.pending()
-            .filter(appointment_id=appointment_id)
-            .order_by("sequence")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if head_pk is None:
+        claimed = _claim_next(appointment_id, now=now)
+        if claimed is None:
             return outcomes
-        outcome = _deliver_one(head_pk, now=now)
+        outcome = _record(claimed, post_event(claimed)) if isinstance(claimed, OutboxEvent) else claimed
         outcomes.append(outcome)
-        if outcome not in (Outcome.SENT, Outcome.FAILED, Outcome.SKIPPED):
+        if outcome not in (Outcome.SENT, Outcome.SKIPPED):
             return outcomes
 
 
-def _deliver_one(event_pk: int, *, now: dt.datetime) -> Outcome:
+def _claim_next(appointment_id: int, *, now: dt.datetime) -> OutboxEvent | Outcome | None:
+    """Claim the appointment's next event if it may go now, in a short transaction: the
+    event, claimed; or why nothing may go (``None``: nothing is pending)."""
+    # The claim's lease runs on the clock, whatever ``now`` the caller judges due-ness by:
+    # it is about how long a worker may take.
+    clock = timezone.now()
     with transaction.atomic():
-        # The row lock is held across the POST: a second worker skips the row instead of
-        # sending it a second time. skip_locked, not a wait: that worker has better
-        # things to do than queue behind a possibly hanging request.
+        # SKIP LOCKED: a worker claiming the same event this instant has it; this one
+        # moves on rather than wait.
         event = (
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_pk, status=OutboxStatus.PENDING)
+            OutboxEvent.objects.heads()
+            .due(now)
+            .unclaimed(clock)
+            .filter(appointment_id=appointment_id)
+            .select_for_update(skip_locked=True)
             .first()
         )
         if event is None:
-            return Outcome.BUSY
-        if event.next_attempt_at > now:
-            return Outcome.WAITING
+            return _why_not(appointment_id, now=now, clock=clock)
         if not settings.NOTIFICATION_HUB_URL:
             event.status = OutboxStatus.SKIPPED
             event.last_error = "NOTIFICATION_HUB_URL is not set."
             event.save(update_fields=["status", "last_error"])
             return Outcome.SKIPPED
-        return _apply(event, post_event(event))
+        event.claimed_until = clock + dt.timedelta(seconds=CLAIM_SECONDS)
+        event.save(update_fields=["claimed_until"])
+    return event
+
+
+def _why_not(appointment_id: int, *, now: dt.datetime, clock: dt.datetime) -> Outcome | None:
+    head = (
+        OutboxEvent.objects.filter(appointment_id=appointment_id, status__in=UNSENT)
+        .order_by("sequence")
+        .first()
+    )
+    if head is None:
+        return None
+    if head.status == OutboxStatus.FAILED:
+        return Outcome.BLOCKED
+    if head.next_attempt_at > now and not (head.claimed_until and head.claimed_until > clock):
+        return Outcome.WAITING
+    return Outcome.BUSY  # claimed, or being claimed by another worker this very moment
 
 
 def post_event(event: OutboxEvent) -> HubAnswer:
@@ -204,41 +238,72 @@ def hub_error_code(body: str) -> str:
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "-"
 
 
-def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
+def _record(event: OutboxEvent, answer: HubAnswer) -> Outcome:
+    """Store the attempt's outcome, in a short transaction, if this worker's claim still
+    holds; the claim is released with it."""
     answered_at = timezone.now()
     event.attempts += 1
     event.last_status_code = answer.status_code
     event.last_error = answer.error[:_ERROR_CHARS]
+    delay: float | None = None
     if answer.accepted:
         event.status = OutboxStatus.SENT
         event.sent_at = answered_at
         outcome = Outcome.SENT
-    elif not answer.retryable:
+    elif not answer.retryable or event.attempts >= MAX_ATTEMPTS:
         event.status = OutboxStatus.FAILED
-        logger.error(
-            "Hub refused %s with %s (%s), not retrying",
-            event.event_id,
-            answer.status_code,
-            answer.error_code,
-        )
-        outcome = Outcome.FAILED
-    elif event.attempts >= MAX_ATTEMPTS:
-        event.status = OutboxStatus.FAILED
-        logger.error(
-            "Giving up on %s after %d attempts: %s (%s)",
-            event.event_id,
-            event.attempts,
-            answer.status_code or "no answer",
-            answer.error_code,
-        )
         outcome = Outcome.FAILED
     else:
         delay = retry_delay_seconds(event.attempts, answer.retry_after)
         event.next_attempt_at = answered_at + dt.timedelta(seconds=delay)
-        if delay < SWEEP_SECONDS:
+        outcome = Outcome.RETRYING
+    with transaction.atomic():
+        recorded = OutboxEvent.objects.filter(
+            pk=event.pk, status=OutboxStatus.PENDING, claimed_until=event.claimed_until
+        ).update(
+            attempts=event.attempts,
+            last_status_code=event.last_status_code,
+            last_error=event.last_error,
+            status=event.status,
+            sent_at=event.sent_at,
+            next_attempt_at=event.next_attempt_at,
+            claimed_until=None,
+        )
+        if recorded and delay is not None and delay < SWEEP_SECONDS:
             transaction.on_commit(
                 functools.partial(schedule_delivery, event.pk, event.next_attempt_at), robust=True
             )
+    event.claimed_until = None
+    if not recorded:
+        # The attempt outlived its claim and another worker has taken the event over:
+        # that worker's attempt counts, this one's answer is dropped.
+        logger.warning("The claim on %s ran out before the hub answered", event.event_id)
+        return Outcome.BUSY
+    _log(event, answer, outcome, delay)
+    return outcome
+
+
+def _log(event: OutboxEvent, answer: HubAnswer, outcome: Outcome, delay: float | None) -> None:
+    if outcome == Outcome.FAILED and not answer.retryable:
+        logger.error(
+            "Hub refused %s with %s (%s), not retrying; later events of appointment %s wait"
+            " until it is retried from the admin",
+            event.event_id,
+            answer.status_code,
+            answer.error_code,
+            event.appointment_id,
+        )
+    elif outcome == Outcome.FAILED:
+        logger.error(
+            "Giving up on %s after %d attempts: %s (%s); later events of appointment %s wait"
+            " until it is retried from the admin",
+            event.event_id,
+            event.attempts,
+            answer.status_code or "no answer",
+            answer.error_code,
+            event.appointment_id,
+        )
+    elif outcome == Outcome.RETRYING:
         logger.warning(
             "Delivering %s failed (attempt %d, %s, %s), retrying in %.0f s",
             event.event_id,
@@ -247,18 +312,6 @@ def _apply(event: OutboxEvent, answer: HubAnswer) -> Outcome:
             answer.error_code,
             delay,
         )
-        outcome = Outcome.RETRYING
-    event.save(
-        update_fields=[
-            "attempts",
-            "last_status_code",
-            "last_error",
-            "status",
-            "sent_at",
-            "next_attempt_at",
-        ]
-    )
-    return outcome
 
 
 def retry_delay_seconds(attempts: int, retry_after: float | None = None) -> float:
@@ -300,7 +353,8 @@ def sweep_outbox(now: dt.datetime, *, batch: int = SWEEP_BATCH) -> SweepSummary:
     keep this task running past the next sweep.
     """
     summary = SweepSummary()
-    due = OutboxEvent.objects.due(now).order_by("next_attempt_at", "pk")
+    # Only each appointment's next event: the ones behind it go after it, in the same run.
+    due = OutboxEvent.objects.heads().due(now).unclaimed(timezone.now()).order_by("next_attempt_at", "pk")
     appointment_ids = list(dict.fromkeys(due.values_list("appointment_id", flat=True)[:batch]))
     for appointment_id in appointment_ids:
         outcomes = deliver_appointment_events(appointment_id, now=now)
@@ -317,19 +371,34 @@ def sweep_outbox_job() -> str:
 
 def retry_failed(queryset: QuerySet[OutboxEvent]) -> int:
     """Put the failed events among ``queryset`` back in the queue with a fresh set of
-    attempts; returns how many.
+    attempts, each with the failed events before it of its appointment (it cannot go
+    before them); returns how many.
 
     Delivery is enqueued after commit, one task per appointment: the task delivers all of
-    the appointment's pending events, in order.
+    the appointment's pending events, in order, the ones that waited behind the failed
+    ones included.
     """
     with transaction.atomic():
+        upto = dict(
+            OutboxEvent.objects.filter(pk__in=queryset.values("pk"), status=OutboxStatus.FAILED)
+            .order_by()
+            .values("appointment_id")
+            .annotate(last=Max("sequence"))
+            .values_list("appointment_id", "last")
+        )
+        if not upto:
+            return 0
+        up_to_the_selected = functools.reduce(
+            operator.or_,
+            (Q(appointment_id=appointment_id, sequence__lte=last) for appointment_id, last in upto.items()),
+        )
         rows = list(
             OutboxEvent.objects.select_for_update()
-            .filter(pk__in=queryset.values("pk"), status=OutboxStatus.FAILED)
+            .filter(up_to_the_selected, status=OutboxStatus.FAILED)
             .values_list("pk", "appointment_id")
         )
         OutboxEvent.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), claimed_until=None
         )
         one_per_appointment = {appointment_id: pk for pk, appointment_id in rows}
         for pk in one_per_appointment.values():

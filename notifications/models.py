@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -29,12 +29,28 @@ class OutboxStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped (no hub configured)"
 
 
+# Not yet delivered: an event later in its appointment's sequence waits for these.
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
+
+
 class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
     def pending(self) -> OutboxEventQuerySet:
         return self.filter(status=OutboxStatus.PENDING)
 
     def due(self, now: dt.datetime) -> OutboxEventQuerySet:
         return self.pending().filter(next_attempt_at__lte=now)
+
+    def heads(self) -> OutboxEventQuerySet:
+        """Pending events that are next in their appointment's order: no earlier event of
+        the appointment is still pending or failed."""
+        earlier_unsent = OutboxEvent.objects.filter(
+            appointment_id=OuterRef("appointment_id"), sequence__lt=OuterRef("sequence"), status__in=UNSENT
+        )
+        return self.pending().exclude(Exists(earlier_unsent))
+
+    def unclaimed(self, now: dt.datetime) -> OutboxEventQuerySet:
+        """Not in a worker's hands: never claimed, or that worker's lease ran out."""
+        return self.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
 
 
 class OutboxEvent(models.Model):
@@ -52,6 +68,10 @@ class OutboxEvent(models.Model):
     status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Set while a worker posts the event (claimed in a short transaction, posted with no
+    # transaction open); cleared with the outcome. A worker that dies leaves it to run out,
+    # and the event is claimed again.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

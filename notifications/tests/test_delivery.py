@@ -218,13 +218,16 @@ def test_order_per_appointment_is_kept(appointment, hub, hub_settings, sync_task
     assert set(OutboxEvent.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
 
 
-def test_a_final_failure_does_not_block_later_events(appointment, hub, hub_settings, sync_tasks):
+def test_a_final_failure_holds_back_later_events(appointment, hub, hub_settings, sync_tasks):
+    """Until it is retried from the admin (test_delivery_order.py): a later event must not
+    overtake it."""
     hub.reply(Reply(400))
     first = book(appointment, "appointment.booked")
     second = book(appointment, "appointment.confirmed")
 
     assert first.status == OutboxStatus.FAILED
-    assert second.status == OutboxStatus.SENT
+    assert second.status == OutboxStatus.PENDING
+    assert hub.event_ids() == [first.event_id]
 
 
 def test_two_workers_never_send_the_same_event(
