@@ -1,9 +1,10 @@
 """Scheduled jobs: marking no-shows, the daily statistics snapshots, and purging the API's
 idempotency records.
 
-Both run hourly under django-q2 (scheduled on ``migrate``; ``setup_schedules`` repairs), through the ``*_job``
-wrappers, and on demand through the management commands of the same names. Each takes
-``now`` from its caller, so tests can put it anywhere, including a DST changeover.
+Each runs hourly under django-q2 (scheduled on ``migrate``; ``setup_schedules`` repairs),
+through the ``*_job`` wrappers; no-shows and stats also on demand, through the management
+commands of the same names. Each takes ``now`` from its caller, so tests can put it
+anywhere, including a DST changeover.
 """
 
 from __future__ import annotations
