@@ -277,13 +277,13 @@ class WaitlistEntryAdmin(ServiceSavedAdmin):
 class IdempotencyRecordAdmin(ViewOnlyAdmin):
     """Read-only: deleting a record would let a retried request book a second time."""
 
-    list_display = ("created_at", "user", "path", "key", "status_code")
-    list_filter = ("status_code", "path")
-    list_select_related = ("user",)
+    list_display = ("created_at", "user", "clinic", "method", "path", "key", "status_code")
+    list_filter = ("status_code", "clinic", "method", "path")
+    list_select_related = ("user", "clinic")
     search_fields = ("key", "path", "user__username")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    fields = ("user", "key", "path", "fingerprint", "status_code", "body", "created_at")
+    fields = ("user", "clinic", "method", "key", "path", "fingerprint", "status_code", "body", "created_at")
     readonly_fields = fields
 
 
