@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clinic import access
+from clinic.access import Scope
 from clinic.errors import NotFound
 from clinic.models import WEEKDAY_KEYS, Clinic, Patient, Provider, Room
 from notifications.models import EventType, OutboxEvent, OutboxStatus
+from scheduling import access as scheduling_access
 from scheduling import jobs
 from scheduling.engine.calendar import days
 from scheduling.models import (
@@ -170,22 +173,22 @@ class PatientRecord:
     waiting: list[WaitingEntry]
 
 
-def patient_record(clinic: Clinic, code: str, *, now: dt.datetime) -> PatientRecord:
+def patient_record(caller: Scope, code: str, *, now: dt.datetime) -> PatientRecord:
     """Everything the desk needs about one patient, in at most seven queries whatever
-    their record's length; ``NotFound`` for a code this clinic does not know."""
-    patient = Patient.objects.filter(clinic=clinic, code=code).first()
+    their record's length; ``NotFound`` for a code this clinic does not know. A clinician
+    sees the appointments (and their history) with their own provider only."""
+    patient = access.patients(caller).filter(code=code).first()
     if patient is None:
         raise NotFound(f"No patient with code {code!r}.")
     providers = list(patient.preferred_providers.order_by("name").values_list("name", flat=True))
+    visible = scheduling_access.appointments(caller).filter(patient=patient)
     appointments = list(
-        Appointment.objects.filter(clinic=clinic, patient=patient)
-        .select_related("appointment_type", "provider", "room")
-        .order_by("start", "pk")
+        visible.select_related("appointment_type", "provider", "room").order_by("start", "pk")
     )
     upcoming = [a for a in appointments if a.status in ACTIVE_STATUSES and a.end > now]
     shown = {a.pk for a in upcoming}
     past = [a for a in reversed(appointments) if a.pk not in shown]
-    history = AppointmentHistory.objects.filter(appointment__patient=patient).order_by("-at", "-pk")
+    history = AppointmentHistory.objects.filter(appointment__in=visible).order_by("-at", "-pk")
     history_rows = list(history.select_related("actor", "appointment__appointment_type")[:HISTORY_LIMIT])
     history_total = len(history_rows)
     if history_total == HISTORY_LIMIT:
@@ -200,7 +203,7 @@ def patient_record(clinic: Clinic, code: str, *, now: dt.datetime) -> PatientRec
         past_total=len(past),
         history=[history_line(h) for h in history_rows],
         history_total=history_total,
-        waiting=open_waitlist(clinic, patient=patient),
+        waiting=open_waitlist(caller.clinic, patient=patient),
     )
 
 

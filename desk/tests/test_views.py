@@ -373,3 +373,13 @@ def test_dates_at_the_calendars_edge_get_a_clear_answer_not_a_500(desk_client, s
         desk_client.get(f"/appointments/{appointment.pk}/reschedule/?date_from=9999-12-31", **HX).status_code
         == 200
     )
+
+
+def test_a_clinicians_patient_page_shows_their_own_providers_appointments_only(
+    clinician_client, small_clinic
+):
+    mine = booked(small_clinic, patient=2, provider=0, hour=9)
+    theirs = booked(small_clinic, patient=2, provider=1, room=1, hour=14)
+    html = clinician_client.get(f"/patients/{mine.patient.code}/").content.decode()
+    assert f"/appointments/{mine.pk}/" in html
+    assert f"/appointments/{theirs.pk}/" not in html

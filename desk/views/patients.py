@@ -9,7 +9,7 @@ from django.utils import timezone
 from audit import services as audit
 from audit.models import AuditAction, AuditDoor
 from clinic.errors import NotFound
-from desk.views.common import HtmxHttpRequest, current_clinic, frame, refusal, staff_view
+from desk.views.common import HtmxHttpRequest, current_clinic, current_scope, frame, refusal, staff_view
 from scheduling import overview
 
 
@@ -17,7 +17,7 @@ from scheduling import overview
 def patient(request: HtmxHttpRequest, code: str) -> HttpResponse:
     clinic = current_clinic(request)
     try:
-        record = overview.patient_record(clinic, code, now=timezone.now())
+        record = overview.patient_record(current_scope(request), code, now=timezone.now())
     except NotFound as exc:
         return refusal(request, exc.message, status=404)
     audit.record(
