@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -139,14 +140,60 @@ class JsonOnlyParser(Parser):
         return data
 
 
+class ThrottleCounts:
+    """Where ``ApiThrottle`` keeps its counts: the default cache (Redis with REDIS_URL, shared
+    by every process), or this process's memory while that cache does not answer.
+
+    Redis down must not take the API down with it, nor turn requests into errors: the
+    limit then holds per process (each gunicorn worker counts on its own, a looser limit)
+    until Redis answers again. After a failure Redis is tried again only after
+    ``RETRY_SECONDS``, so an outage costs one failed connection per process and interval,
+    not one per request; each failed attempt is logged as a warning.
+    """
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        from django.core.cache.backends.locmem import LocMemCache
+
+        self._local = LocMemCache("api-throttle", {})
+        self._shared_down_until = 0.0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._call("get", key, default)
+
+    def set(self, key: str, value: Any, timeout: Any = None) -> None:
+        self._call("set", key, value, timeout)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        from django.core.cache import cache
+        from redis.exceptions import RedisError
+
+        if time.monotonic() >= self._shared_down_until:
+            try:
+                answer = getattr(cache, method)(*args)
+            except (RedisError, OSError) as exc:
+                self._shared_down_until = time.monotonic() + self.RETRY_SECONDS
+                logger.warning(
+                    "The cache does not answer (%s): API rate limits are counted per process for now.",
+                    type(exc).__name__,
+                )
+            else:
+                return answer
+        return getattr(self._local, method)(*args)
+
+
 class ApiThrottle(AuthRateThrottle):
     """Requests per user (or address), counted in the cache: per process with the default
-    cache, across processes and machines with REDIS_URL.
+    cache, across processes and machines with REDIS_URL (per process while Redis is down:
+    ``ThrottleCounts``).
 
     django-ninja keeps the request being judged (``key``, ``history``, ``now``) on the one
     throttle object every request shares; under a threaded server two requests would mix
     their counts. Here that state lives per thread.
     """
+
+    cache: Any = ThrottleCounts()  # duck-typed: the two methods SimpleRateThrottle calls
 
     def __init__(self) -> None:
         self._state = threading.local()

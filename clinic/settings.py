@@ -252,8 +252,23 @@ def client_address(request: Any) -> str | None:
 AXES_CLIENT_IP_CALLABLE = client_address
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis down never fails a request or loses a booking (README, "Operations and security"):
+# the API's rate limit counts in each process's memory until Redis answers again
+# (clinic/api.py, ApiThrottle), and a booking's event stays pending in the outbox until a
+# cluster can run again. Short timeouts, so a Redis that hangs costs a request at most
+# about a second, not the operating system's connect timeout of minutes.
+REDIS_TIMEOUT_SECONDS = 0.5
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            },
+        }
+    }
 
 # django-q2: the ORM broker by default (nothing else to run); Redis when REDIS_URL is set.
 # `retry` must exceed `timeout`, or a slow task is started twice.
@@ -267,7 +282,10 @@ Q_CLUSTER = {
     "label": "Tasks",
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    # A connect timeout only: the cluster's workers wait on the queue with blocking reads.
+    Q_CLUSTER["redis"] = (
+        f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}socket_connect_timeout={REDIS_TIMEOUT_SECONDS}"
+    )
 else:
     Q_CLUSTER["orm"] = "default"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import zoneinfo
 from typing import Any
 
@@ -20,6 +21,8 @@ from clinic.models import Patient
 from notifications.models import EventType, OutboxEvent, OutboxStatus
 from scheduling.engine.calendar import local_iso
 from scheduling.models import Appointment
+
+logger = logging.getLogger(__name__)
 
 DELIVERY_TASK = "notifications.delivery.deliver_event"
 PAYLOAD_LOCALE = "en"
@@ -90,9 +93,24 @@ def record_event(
 
 
 def enqueue_delivery(event_pk: int) -> None:
+    """Queue the event's delivery; runs after the change has committed.
+
+    A broker that does not answer (Redis down) is logged here, never raised: the change is
+    committed and its event stays pending, for the every-minute sweep once a cluster runs
+    again. ``on_commit(robust=True)`` alone is not enough: Django 5.2 names the failed
+    callback by its ``__qualname__``, which a ``functools.partial`` lacks, so its own
+    logging raised and a committed booking was answered 500.
+    """
     from django_q.tasks import async_task  # the task machinery loads only when used
 
-    async_task(DELIVERY_TASK, event_pk)
+    try:
+        async_task(DELIVERY_TASK, event_pk)
+    except Exception as exc:
+        logger.warning(
+            "Could not queue outbox event %s for delivery (%s); the sweep delivers it later.",
+            event_pk,
+            type(exc).__name__,
+        )
 
 
 def schedule_delivery(event_pk: int, at: dt.datetime) -> None:
