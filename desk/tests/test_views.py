@@ -255,8 +255,19 @@ def test_new_patient_is_created_and_chosen(desk_client, small_clinic):
         },
         **HX,
     )
-    assert response.status_code == 200 and response["HX-Retarget"] == "#panel"
+    assert response.status_code == 200 and response["HX-Retarget"] == "#patient-pick"
     assert b"Rosa Lind" in response.content and b'id="chosen-patient"' in response.content
+
+
+def test_choosing_a_patient_replaces_only_the_picker_and_rescores_the_slots(desk_client, small_clinic):
+    day = small_clinic["day"]
+    response = desk_client.get(
+        f"/book/?patient=p-2&appointment_type=consult&date_from={day}&date_to={day}", **hx("patient-pick")
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<fieldset id="patient-pick">')  # not the whole panel:
+    assert 'id="find-form"' not in html  # a type chosen meanwhile is not overwritten
+    assert '<div id="slots" hx-swap-oob="innerHTML">' in html and "button" in html
 
 
 def test_new_patient_with_missing_name_keeps_what_was_typed(desk_client, small_clinic):

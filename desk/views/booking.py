@@ -132,6 +132,8 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
     context = {**frame(request, clinic), **_find_context(request, clinic, request.GET)}
     if request.htmx and request.htmx.target == "slots":
         return render(request, "desk/book.html#slots", context)
+    if request.htmx and request.htmx.target == "patient-pick":
+        return render(request, "desk/book.html#patient_chosen", context)
     if request.htmx:
         return render(request, "desk/book.html#panel", context)
     day = (
@@ -264,12 +266,12 @@ def patient_new(request: HtmxHttpRequest) -> HttpResponse:
             context = {**frame(request, clinic), **_find_context(request, clinic, params)}
             response = reply(
                 request,
-                "desk/book.html#panel",
+                "desk/book.html#patient_chosen",
                 context,
                 message=f"Added patient {patient.full_name} ({patient.code}).",
             )
-            response["HX-Retarget"] = "#panel"
-            response["HX-Reswap"] = "innerHTML"
+            response["HX-Retarget"] = "#patient-pick"
+            response["HX-Reswap"] = "outerHTML"
             return response
     return render(request, "desk/book.html#new_patient", {"new_form": form, "open": True}, status=422)
 

@@ -24,7 +24,9 @@
   var SHOWN = [400, 403, 404, 409, 422];
   document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;
-    if (SHOWN.indexOf(xhr.status) >= 0) {
+    // A 503 of ours (the database cannot be reached) carries its message for #alert too.
+    var ours = xhr.status === 503 && xhr.getResponseHeader("HX-Retarget") === "#alert";
+    if (SHOWN.indexOf(xhr.status) >= 0 || ours) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
@@ -80,6 +82,13 @@
         if (!next.hasAttribute("tabindex") && next.tagName === "H2") next.setAttribute("tabindex", "-1");
         next.focus();
       }
+    }
+    if (target.id === "patient-pick" || (target.closest && target.closest("#patient-pick"))) {
+      // A patient was chosen: on to the type, or straight to the best slot if one is chosen.
+      var type = document.getElementById("id_appointment_type");
+      var best = document.querySelector("#slots button.book");
+      var step = type && !type.value ? type : best || type;
+      if (document.getElementById("chosen-patient") && step) step.focus();
     }
     if (target.id === "board" || (target.closest && target.closest("#board"))) {
       initBoard();
