@@ -24,8 +24,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Status
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 from ninja.security.session import SessionAuthIsStaff
@@ -60,6 +61,33 @@ def error_response(
     return JsonResponse(
         {"error": {"code": code, "message": message, "details": details or {}}}, status=status
     )
+
+
+class ErrorBody(Schema):
+    code: str = Field(description="Stable and machine-readable: not_found, slot_taken, validation_error, ...")
+    message: str = Field(description="For a person to read.")
+    details: dict[str, Any] = Field(
+        description="fields (validation_error), conflict (slot_taken), reason (slot_unavailable), ..."
+    )
+
+
+class ErrorOut(Schema):
+    """Every refusal and failure the API answers: the error envelope."""
+
+    error: ErrorBody
+
+
+# What any endpoint may answer besides its success: an unparseable request (400), no or bad
+# credentials (401), a role that may not (403), an unknown clinic or object (404), a
+# malformed field (422), too many requests (429), the database out of reach (503).
+ERRORS = frozenset({400, 401, 403, 404, 422, 429, 503})
+
+
+def answers(success: dict[int, Any], *more_errors: int) -> dict[Any, Any]:
+    """An endpoint's documented answers (django-ninja's ``response=``): ``success`` and the
+    error envelope for ``ERRORS`` and ``more_errors`` (409 where a conflict can refuse it,
+    413 where it takes a body), so the OpenAPI document names every status it can give."""
+    return {**success, ERRORS | frozenset(more_errors): ErrorOut}
 
 
 class BearerToken(HttpBearer):
@@ -217,7 +245,31 @@ class ApiThrottle(AuthRateThrottle):
 _PER_REQUEST = frozenset({"key", "history", "now"})
 
 
-api = NinjaAPI(
+class DocumentedApi(NinjaAPI):
+    """django-ninja, with the OpenAPI document saying what the API accepts where ninja's own
+    says more.
+
+    An optional body (``cancel``, ``close``) may be left out, but when one is sent it must
+    be a JSON object, as every body (``JsonOnlyParser``): ninja documents it as "the object
+    or null", and a ``null`` body is answered ``400``.
+    """
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        schema = super().get_openapi_schema(**kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                body = operation.get("requestBody")
+                if body is None or body.get("required"):
+                    continue
+                for content in body["content"].values():
+                    choices = content["schema"].get("anyOf", [])
+                    objects = [choice for choice in choices if choice != {"type": "null"}]
+                    if len(objects) == 1 and len(choices) == 2:
+                        content["schema"] = objects[0]
+        return schema
+
+
+api = DocumentedApi(
     title="Clinic scheduling engine",
     version="1",
     description="Real-time ranked slots, bookings that cannot double-book, backfill. "

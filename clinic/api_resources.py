@@ -14,7 +14,7 @@ from audit import services as audit
 from audit.models import AuditAction, AuditDoor
 from clinic import access, selectors, services
 from clinic.access import scope
-from clinic.api import idempotent
+from clinic.api import answers, idempotent
 from clinic.errors import NotFound, ValidationFailed
 from clinic.models import CODE_PATTERN, WEEKDAY_KEYS, AppointmentType, Equipment, Patient, Provider, Room
 
@@ -68,6 +68,51 @@ class PatientPatch(Schema):
     preferences: PreferencesIn | None = None
 
 
+class PreferencesOut(Schema):
+    providers: list[str]
+    days: list[str]
+    times: list[tuple[str, str]]
+
+
+class PatientOut(Schema):
+    code: str
+    first_name: str
+    last_name: str
+    birth_date: str | None
+    phone: str = Field(description="E.164: +49305550000, or empty.")
+    email: str
+    preferences: PreferencesOut
+
+
+class ProviderOut(Schema):
+    code: str
+    name: str
+    working_hours: dict[str, list[tuple[str, str]]] = Field(
+        description='By weekday key (mon .. sun), local time ranges: {"mon": [["08:00", "12:00"]]}.'
+    )
+
+
+class RoomOut(Schema):
+    code: str
+    name: str
+    equipment: list[str]
+
+
+class AppointmentTypeOut(Schema):
+    code: str
+    name: str
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    required_equipment: list[str]
+    providers: list[str] = Field(description="The providers allowed to perform it (none: every provider).")
+
+
+class EquipmentOut(Schema):
+    code: str
+    name: str
+
+
 def patient_out(p: Patient) -> dict[str, Any]:
     return {
         "code": p.code,
@@ -84,7 +129,7 @@ def patient_out(p: Patient) -> dict[str, Any]:
     }
 
 
-@router.get("/patients", tags=["patients"])
+@router.get("/patients", response=answers({200: list[PatientOut]}), tags=["patients"])
 def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None) -> list[dict[str, Any]]:
     """By name, code or phone (digits compared without spaces or punctuation)."""
     if len(q) > 100:
@@ -96,7 +141,7 @@ def search_patients(request: HttpRequest, q: str = "", clinic: str | None = None
     return [patient_out(p) for p in patients]
 
 
-@router.post("/patients", response={201: dict}, tags=["patients"])
+@router.post("/patients", response=answers({201: PatientOut}, 413), tags=["patients"])
 def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None = None) -> Any:
     the_clinic = scope(request.user, clinic, need="clinic.add_patient").clinic
 
@@ -118,7 +163,7 @@ def create_patient(request: HttpRequest, payload: PatientIn, clinic: str | None 
     return idempotent(request, create, clinic=the_clinic)
 
 
-@router.get("/patients/{code}", tags=["patients"])
+@router.get("/patients/{code}", response=answers({200: PatientOut}), tags=["patients"])
 def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> dict[str, Any]:
     caller = scope(request.user, clinic, need="clinic.view_patient")
     patient = access.patients(caller).filter(code=code).prefetch_related("preferred_providers").first()
@@ -134,7 +179,7 @@ def get_patient(request: HttpRequest, code: str, clinic: str | None = None) -> d
     return patient_out(patient)
 
 
-@router.patch("/patients/{code}", tags=["patients"])
+@router.patch("/patients/{code}", response=answers({200: PatientOut}, 413), tags=["patients"])
 def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clinic: str | None = None) -> Any:
     caller = scope(request.user, clinic, need="clinic.change_patient")
     patient = access.patients(caller).filter(code=code).first()
@@ -157,7 +202,7 @@ def update_patient(request: HttpRequest, code: str, payload: PatientPatch, clini
     return patient_out(patient)
 
 
-@router.get("/providers", tags=["resources"])
+@router.get("/providers", response=answers({200: list[ProviderOut]}), tags=["resources"])
 def list_providers(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     providers = Provider.objects.filter(
         clinic=scope(request.user, clinic, need="clinic.view_provider").clinic
@@ -171,7 +216,7 @@ def list_providers(request: HttpRequest, clinic: str | None = None) -> list[dict
     return out
 
 
-@router.get("/rooms", tags=["resources"])
+@router.get("/rooms", response=answers({200: list[RoomOut]}), tags=["resources"])
 def list_rooms(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     rooms = (
         Room.objects.filter(clinic=scope(request.user, clinic, need="clinic.view_room").clinic)
@@ -184,7 +229,7 @@ def list_rooms(request: HttpRequest, clinic: str | None = None) -> list[dict[str
     ]
 
 
-@router.get("/appointment-types", tags=["resources"])
+@router.get("/appointment-types", response=answers({200: list[AppointmentTypeOut]}), tags=["resources"])
 def list_appointment_types(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     types = (
         AppointmentType.objects.filter(
@@ -207,7 +252,7 @@ def list_appointment_types(request: HttpRequest, clinic: str | None = None) -> l
     ]
 
 
-@router.get("/equipment", tags=["resources"])
+@router.get("/equipment", response=answers({200: list[EquipmentOut]}), tags=["resources"])
 def list_equipment(request: HttpRequest, clinic: str | None = None) -> list[dict[str, Any]]:
     return [
         {"code": e.code, "name": e.name}

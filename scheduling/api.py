@@ -9,7 +9,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from clinic.access import scope
-from clinic.api import check_dates, local_iso
+from clinic.api import answers, check_dates, local_iso
 from clinic.errors import ValidationFailed
 from scheduling import selectors
 from scheduling.engine import Slot
@@ -74,7 +74,9 @@ def slot_out(slot: Slot, clinic) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-@router.get("/slots", response=SlotsOut, tags=["slots"], summary="Ranked free slots for a type")
+@router.get(
+    "/slots", response=answers({200: SlotsOut}), tags=["slots"], summary="Ranked free slots for a type"
+)
 def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> JsonResponse:
     check_dates(date_from=params.date_from, date_to=params.date_to)
     if params.date_to < params.date_from:

@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 
 from clinic.access import scope
-from clinic.api import check_dates, idempotent, local_iso, parse_aware
+from clinic.api import answers, check_dates, idempotent, local_iso, parse_aware
 from clinic.errors import NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
 from scheduling import access, jobs, selectors, services
@@ -73,6 +73,98 @@ class AppointmentOut(Schema):
     cancel_reason: str = ""
 
 
+class HistoryOut(Schema):
+    at: str
+    action: str
+    actor: str | None
+    changes: dict[str, Any]
+
+
+class AppointmentDetailOut(AppointmentOut):
+    history: list[HistoryOut] = Field(description="Every change, oldest first.")
+
+
+class BackfillSlotOut(Schema):
+    start: str
+    end: str
+    provider: str
+    room: str
+    overbook: bool = Field(
+        description='The freed seat is an overbooking seat: book it with "overbook": true.'
+    )
+
+
+class BackfillOut(Schema):
+    patient: str
+    source: str = Field(description="waitlist or recent_cancellation")
+    rank: int
+    reason: str
+    slot: BackfillSlotOut
+
+
+class CancelOut(Schema):
+    appointment: AppointmentOut
+    backfill: list[BackfillOut] = Field(description="Who could take the freed time, best first; at most 10.")
+    backfill_note: str | None
+
+
+class RescheduleOut(Schema):
+    appointment: AppointmentOut = Field(description="The new booking.")
+    previous: AppointmentOut = Field(description="The old one, now cancelled (reason rescheduled).")
+    backfill: list[BackfillOut]
+    backfill_note: str | None
+
+
+class WaitlistOut(Schema):
+    id: int
+    patient: str
+    appointment_type: str
+    provider: str | None
+    earliest: str
+    latest: str
+    note: str
+    status: str
+    created_at: str
+    closed_at: str | None
+    close_reason: str
+
+
+class ProviderStatsOut(Schema):
+    provider: str
+    available_minutes: int
+    booked_minutes: int
+    utilization: float
+    appointments: int
+    cancellations: int
+    no_shows: int
+    backfilled: int
+
+
+class RoomStatsOut(Schema):
+    room: str
+    available_minutes: int
+    booked_minutes: int
+    utilization: float
+
+
+class TotalsOut(Schema):
+    available_minutes: int
+    booked_minutes: int
+    utilization: float
+    appointments: int
+    cancellations: int
+    no_shows: int
+    backfilled: int
+
+
+class StatsOut(Schema):
+    date: str
+    computed_at: str = Field(description="When these figures were computed.")
+    providers: list[ProviderStatsOut]
+    rooms: list[RoomStatsOut]
+    totals: TotalsOut
+
+
 class ListParams(Schema):
     date: dt.date | None = None
     provider: str | None = Field(None, max_length=64)
@@ -133,7 +225,7 @@ def _by_code(model: Any, clinic: Clinic, code: str | None, field: str) -> Any:
     return selectors.get_by_code(model, clinic, code, field) if code else None
 
 
-@router.get("/appointments", response=AppointmentListOut, tags=["appointments"])
+@router.get("/appointments", response=answers({200: AppointmentListOut}), tags=["appointments"])
 def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
     check_dates(date=params.date)
     caller = scope(request.user, params.clinic, need="scheduling.view_appointment")
@@ -166,7 +258,7 @@ def list_appointments(request: HttpRequest, params: Query[ListParams]) -> dict[s
     return {"appointments": [appointment_out(a) for a in page], "total": total, "next": next_url}
 
 
-@router.post("/appointments", response={201: AppointmentOut}, tags=["appointments"])
+@router.post("/appointments", response=answers({201: AppointmentOut}, 409, 413), tags=["appointments"])
 def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str | None = None) -> Any:
     the_clinic = scope(request.user, clinic, need="scheduling.add_appointment").clinic
 
@@ -201,7 +293,9 @@ def create_appointment(request: HttpRequest, payload: AppointmentIn, clinic: str
     return idempotent(request, book, clinic=the_clinic)
 
 
-@router.get("/appointments/{appointment_id}", response=AppointmentOut, tags=["appointments"])
+@router.get(
+    "/appointments/{appointment_id}", response=answers({200: AppointmentDetailOut}), tags=["appointments"]
+)
 def get_appointment(request: HttpRequest, appointment_id: int, clinic: str | None = None) -> dict[str, Any]:
     caller = scope(request.user, clinic, need="scheduling.view_appointment")
     the_clinic = caller.clinic
@@ -223,7 +317,8 @@ def get_appointment(request: HttpRequest, appointment_id: int, clinic: str | Non
         }
         for h in appointment.history.select_related("actor").order_by("at", "pk")
     ]
-    return JsonResponse(body)  # type: ignore[return-value]  # history is beyond the schema
+    # Built to the schema by appointment_out and the history above.
+    return JsonResponse(body)  # type: ignore[return-value]
 
 
 def _transition_endpoint(action: str) -> Any:
@@ -247,13 +342,17 @@ for _path, _action in (
 ):
     router.post(
         f"/appointments/{{appointment_id}}/{_path}",
-        response=AppointmentOut,
+        response=answers({200: AppointmentOut}, 409, 413),
         tags=["appointments"],
         summary=f"{_path.replace('-', ' ').capitalize()} an appointment",
     )(_transition_endpoint(_action))
 
 
-@router.post("/appointments/{appointment_id}/cancel", tags=["appointments"])
+@router.post(
+    "/appointments/{appointment_id}/cancel",
+    response=answers({200: CancelOut}, 409, 413),
+    tags=["appointments"],
+)
 def cancel_appointment(
     request: HttpRequest, appointment_id: int, payload: CancelIn | None = None, clinic: str | None = None
 ) -> dict[str, Any]:
@@ -273,7 +372,11 @@ def cancel_appointment(
     }
 
 
-@router.post("/appointments/{appointment_id}/reschedule", tags=["appointments"])
+@router.post(
+    "/appointments/{appointment_id}/reschedule",
+    response=answers({200: RescheduleOut}, 409, 413),
+    tags=["appointments"],
+)
 def reschedule_appointment(
     request: HttpRequest, appointment_id: int, payload: RescheduleIn, clinic: str | None = None
 ) -> dict[str, Any]:
@@ -313,7 +416,7 @@ def waitlist_out(entry: WaitlistEntry) -> dict[str, Any]:
     }
 
 
-@router.get("/waitlist", tags=["waitlist"])
+@router.get("/waitlist", response=answers({200: list[WaitlistOut]}), tags=["waitlist"])
 def list_waitlist(
     request: HttpRequest, appointment_type: str | None = None, clinic: str | None = None
 ) -> list[dict[str, Any]]:
@@ -334,7 +437,7 @@ def list_waitlist(
     return [waitlist_out(e) for e in entries[:MAX_LIST]]
 
 
-@router.post("/waitlist", response={201: dict}, tags=["waitlist"])
+@router.post("/waitlist", response=answers({201: WaitlistOut}, 413), tags=["waitlist"])
 def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | None = None) -> Any:
     check_dates(earliest=payload.earliest, latest=payload.latest)
     the_clinic = scope(request.user, clinic, need="scheduling.add_waitlistentry").clinic
@@ -357,7 +460,12 @@ def add_to_waitlist(request: HttpRequest, payload: WaitlistIn, clinic: str | Non
     return idempotent(request, add, clinic=the_clinic)
 
 
-@router.post("/waitlist/{entry_id}/close", tags=["waitlist"], summary="Close an open waitlist entry")
+@router.post(
+    "/waitlist/{entry_id}/close",
+    response=answers({200: WaitlistOut}, 409, 413),
+    tags=["waitlist"],
+    summary="Close an open waitlist entry",
+)
 def close_waitlist_entry(
     request: HttpRequest, entry_id: int, payload: WaitlistCloseIn | None = None, clinic: str | None = None
 ) -> dict[str, Any]:
@@ -371,7 +479,7 @@ def close_waitlist_entry(
     return waitlist_out(entry)
 
 
-@router.get("/stats", tags=["stats"])
+@router.get("/stats", response=answers({200: StatsOut}), tags=["stats"])
 def stats(request: HttpRequest, date: dt.date, clinic: str | None = None) -> dict[str, Any]:
     check_dates(date=date)
     return jobs.stats_for_day(scope(request.user, clinic, need="scheduling.view_appointment").clinic, date)
