@@ -122,7 +122,15 @@ def schedule_delivery(event_pk: int, at: dt.datetime) -> None:
     from django_q.models import Schedule
     from django_q.tasks import schedule
 
-    schedule(DELIVERY_TASK, event_pk, schedule_type=Schedule.ONCE, next_run=at)
+    # Logged, never raised, like enqueue_delivery: it runs after commit; the sweep retries.
+    try:
+        schedule(DELIVERY_TASK, event_pk, schedule_type=Schedule.ONCE, next_run=at)
+    except Exception as exc:
+        logger.warning(
+            "Could not schedule the retry of outbox event %s (%s); the sweep retries it.",
+            event_pk,
+            type(exc).__name__,
+        )
 
 
 def build_payload(
