@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -343,6 +343,23 @@ def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
         "A value in the request cannot be used (out of range, or contains a NUL byte).",
         {"fields": {}},
     )
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: OperationalError | InterfaceError) -> HttpResponse:
+    # The connection was lost or refused (the server restarted, the backend was killed, the
+    # network dropped): the request's transaction did not commit, unless the loss came
+    # during the commit itself, which a retry with the same Idempotency-Key settles.
+    logger.warning("Database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+    response = error_response(
+        503,
+        "service_unavailable",
+        "The database cannot be reached just now; try again in a moment. A retry with the same"
+        " Idempotency-Key is always safe.",
+    )
+    response["Retry-After"] = "5"
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)

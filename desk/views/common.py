@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -35,6 +37,8 @@ from clinic.roles import (
 
 View = Callable[..., HttpResponse]
 
+logger = logging.getLogger(__name__)
+
 
 class HtmxHttpRequest(HttpRequest):
     """A request as django-htmx's middleware leaves it (for the type checker)."""
@@ -45,6 +49,11 @@ class HtmxHttpRequest(HttpRequest):
 # The refusals htmx is told to swap in like a success (static/desk/desk.js): each one
 # carries the message to show where the user is working.
 REFUSAL_STATUSES = (400, 403, 404, 409, 422)
+# Shown when the database cannot be reached (a 503 that desk.js swaps into the alert region).
+DATABASE_LOST = (
+    "The clinic's database cannot be reached just now, so this was not done. What you typed is"
+    " still here: try again in a minute, and if it keeps happening tell the clinic admin."
+)
 
 
 def staff_view(
@@ -55,6 +64,15 @@ def staff_view(
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return guarded(request, *args, **kwargs)
+            except (OperationalError, InterfaceError):
+                # The database was lost (restarted, the connection cut): nothing of this
+                # request committed, and the user is told so where they are working.
+                logger.warning("Database unavailable during %s %s", request.method, request.path)
+                return refusal(request, DATABASE_LOST, status=503)
+
+        def guarded(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 if request.htmx:  # a fragment cannot show a login page: reload into it
                     response = HttpResponse(status=401)
