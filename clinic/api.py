@@ -352,6 +352,11 @@ def _database_unavailable(request: HttpRequest, exc: OperationalError | Interfac
     # network dropped): the request's transaction did not commit, unless the loss came
     # during the commit itself, which a retry with the same Idempotency-Key settles.
     logger.warning("Database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+    if hasattr(request, "session"):
+        # A staff session the database could not read would be read again by the session
+        # middleware on the way out (it looks at the expiry before skipping the save of a
+        # 5xx answer), turning this answer into a 500; nothing of it is saved either way.
+        request.session.clear()
     response = error_response(
         503,
         "service_unavailable",

@@ -70,6 +70,10 @@ def staff_view(
                 # The database was lost (restarted, the connection cut): nothing of this
                 # request committed, and the user is told so where they are working.
                 logger.warning("Database unavailable during %s %s", request.method, request.path)
+                # The session middleware reads the session's expiry on the way out, before it
+                # skips saving a 5xx answer: with the session unread, that read would fail
+                # again and turn this answer into a 500. Nothing of it is saved either way.
+                request.session.clear()
                 return refusal(request, DATABASE_LOST, status=503)
 
         def guarded(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

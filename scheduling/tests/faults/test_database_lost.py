@@ -1,6 +1,7 @@
 """The database lost mid-booking: the booking's backend is killed while its transaction is
 open. The API answers a JSON 503, nothing is half-written, and the same request afterwards
-books once; the front desk shows what happened where the user is working.
+books once; the front desk shows what happened where the user is working. And with the
+database unreachable altogether (stopped, or the network to it down), every door says so.
 
 The booking is paused mid-transaction by a trigger that waits for an advisory lock the test
 holds; once its backend waits there, ``pg_terminate_backend`` kills it, as a database restart
@@ -25,7 +26,7 @@ from clinic.models import ApiToken
 from desk.views.common import DATABASE_LOST
 from notifications.models import OutboxEvent
 from scheduling.models import Appointment, AppointmentHistory, IdempotencyRecord, StatsDirtyDay
-from scheduling.tests.faults.servers import Gunicorn, control_connection, gunicorn
+from scheduling.tests.faults.servers import Gunicorn, control_connection, free_port, gunicorn
 from scheduling.tests.test_idempotency import booking_body
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -173,3 +174,29 @@ def test_the_front_desk_shows_a_lost_database_in_its_alert_region(small_clinic, 
     booked = client.post("/book/confirm/", form, HTTP_HX_REQUEST="true")
     assert booked.status_code == 200 and "Booked" in booked.content.decode()
     assert Appointment.objects.count() == 1
+
+
+def test_with_the_database_unreachable_every_door_answers_503_and_none_a_500(tmp_path, small_clinic):
+    # A server whose database refuses connections, as a stopped PostgreSQL does; the
+    # machine's own server and the embedded one are left alone.
+    nowhere = f"postgres://clinic@127.0.0.1:{free_port()}/clinic"
+    with gunicorn(tmp_path, workers=1, DATABASE_URL=nowhere) as server:
+        health = requests.get(f"{server.url}/health", timeout=10)
+        session = {"sessionid": "a-session-the-database-would-know"}
+        api = requests.post(
+            f"{server.url}/api/v1/appointments",
+            json=booking_body(small_clinic),
+            headers={"Authorization": "Bearer any-token", "Idempotency-Key": "k-1"},
+            timeout=10,
+        )
+        # A browser's session on the API (the docs page): the session cannot be read either.
+        api_session = requests.get(f"{server.url}/api/v1/providers", cookies=session, timeout=10)
+        fragment = requests.get(f"{server.url}/", cookies=session, headers={"HX-Request": "true"}, timeout=10)
+        page = requests.get(f"{server.url}/", cookies=session, timeout=10)
+
+    assert (health.status_code, health.json()) == (503, {"status": "error", "database": "unreachable"})
+    assert api.status_code == 503 and api.json()["error"]["code"] == "service_unavailable"
+    assert api_session.status_code == 503 and api_session.json()["error"]["code"] == "service_unavailable"
+    assert fragment.status_code == 503 and fragment.headers["HX-Retarget"] == "#alert"
+    assert "database cannot be reached" in fragment.text
+    assert page.status_code == 503 and "database cannot be reached" in page.text
