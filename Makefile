@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint typecheck pytest test-db bench bench-ui bench-load chromium clean
+.PHONY: demo test lint typecheck pytest test-db bench bench-ui bench-load bench-http chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,9 +58,9 @@ test-db: $(VENV)/.installed
 
 # The benchmarks measure the production settings (DEBUG off: no query log, no debug
 # pages) on a throwaway database, over plain HTTP, with a key made for the run.
-bench bench-ui bench-load: export EMBEDDED_DB = 1
-bench bench-ui bench-load: export HTTPS = false
-bench bench-ui bench-load: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')
+bench bench-ui bench-load bench-http: export EMBEDDED_DB = 1
+bench bench-ui bench-load bench-http: export HTTPS = false
+bench bench-ui bench-load bench-http: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')
 bench: $(VENV)/.installed
 	$(PY) bench/slots.py
 	$(PY) bench/booking.py
@@ -73,6 +73,11 @@ bench-ui: $(VENV)/.installed
 # names the server for its scratch database, else the embedded one. Exits 1 on any error.
 bench-load: $(VENV)/.installed
 	$(PY) bench/load.py
+
+# Slot search over HTTP on the shared reference clinic (bench/README.md, "Slot search over
+# HTTP"): gunicorn -w 3, one keep-alive client; needs ../shared/bench/reference_clinic.py.
+bench-http: $(VENV)/.installed
+	$(PY) bench/http_slots.py
 
 clean:
 	rm -rf $(VENV) var
