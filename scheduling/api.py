@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.http import HttpRequest, JsonResponse
+import orjson
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
@@ -77,7 +78,7 @@ def slot_out(slot: Slot, clinic) -> dict:  # type: ignore[no-untyped-def]
 @router.get(
     "/slots", response=answers({200: SlotsOut}), tags=["slots"], summary="Ranked free slots for a type"
 )
-def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> JsonResponse:
+def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> HttpResponse:
     check_dates(date_from=params.date_from, date_to=params.date_to)
     if params.date_to < params.date_from:
         raise ValidationFailed({"date_to": "date_to must not be before date_from."})
@@ -96,11 +97,12 @@ def list_slots(request: HttpRequest, params: Query[SlotsParams]) -> JsonResponse
         limit=params.limit,
     )
     # Built to the schema by slot_out; answered directly, since validating up to a
-    # thousand slots again would cost more than finding them on a small clinic.
-    return JsonResponse(
-        {
-            "appointment_type": params.appointment_type,
-            "total": result.total,
-            "slots": [slot_out(slot, clinic) for slot in result.slots],
-        }
-    )
+    # thousand slots again would cost more than finding them on a small clinic, and
+    # serialized by orjson, several times faster than the json module on a long answer
+    # (the same JSON, compact and in UTF-8).
+    body = {
+        "appointment_type": params.appointment_type,
+        "total": result.total,
+        "slots": [slot_out(slot, clinic) for slot in result.slots],
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
