@@ -25,6 +25,7 @@ from clinic.errors import InvalidTransition
 from clinic.models import Clinic, Closure, Provider, Room, TimeOff, WorkingHours
 from scheduling import services
 from scheduling.engine.calendar import instant, local_iso
+from scheduling.engine.intervals import subtract
 from scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -242,7 +243,7 @@ def clinic_day(clinic: Clinic, day: dt.date, *, computed_at: dt.datetime) -> Day
 
     provider_rows = []
     for provider in providers:
-        available = _minutes(_subtract(_union(windows[provider.pk]), _union(time_off[provider.pk])))
+        available = _minutes(subtract(_union(windows[provider.pk]), _union(time_off[provider.pk])))
         booked = _whole_minutes(booked_by_provider[provider.pk])
         tally = counts[provider.pk]
         provider_rows.append(
@@ -472,22 +473,6 @@ def _union(spans: Iterable[Span]) -> list[Span]:
         else:
             merged.append((start, end))
     return merged
-
-
-def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
-    """``spans`` minus ``holes``; both sorted and disjoint."""
-    remaining: list[Span] = []
-    for start, end in spans:
-        cursor = start
-        for hole_start, hole_end in holes:
-            if hole_end <= cursor or hole_start >= end:
-                continue
-            if hole_start > cursor:
-                remaining.append((cursor, hole_start))
-            cursor = max(cursor, hole_end)
-        if cursor < end:
-            remaining.append((cursor, end))
-    return remaining
 
 
 def _overlap(span: Span, within: Span) -> dt.timedelta:
