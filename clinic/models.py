@@ -153,9 +153,13 @@ class Provider(models.Model):
         return self.name
 
 
-def _same(field: str) -> Func:
-    """Equality on an integer as the overlap of one-point ranges, which plain GiST indexes
-    (the embedded PostgreSQL ships no ``btree_gist``); see ``scheduling.models``."""
+def as_point_range(field: str) -> Func:
+    """An integer column as the one-point range ``int8range(x, x, '[]')``.
+
+    Two such ranges overlap exactly when the values are equal, and plain GiST indexes range
+    types, so exclusion constraints can say "same provider" without the ``btree_gist``
+    extension (the embedded PostgreSQL does not ship it).
+    """
     return Func(F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField())
 
 
@@ -202,8 +206,8 @@ class WorkingHours(models.Model):
             ExclusionConstraint(
                 name="working_hours_no_overlap",
                 expressions=[
-                    (_same("provider_id"), RangeOperators.OVERLAPS),
-                    (_same("weekday"), RangeOperators.OVERLAPS),
+                    (as_point_range("provider_id"), RangeOperators.OVERLAPS),
+                    (as_point_range("weekday"), RangeOperators.OVERLAPS),
                     (_clock_range("start", "end"), RangeOperators.OVERLAPS),
                 ],
                 # Checked at commit: the admin's inline saves a provider's rows one by one, so

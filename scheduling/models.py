@@ -7,11 +7,11 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import BigIntegerRangeField, DateTimeRangeField, RangeOperators
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
-from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
+from clinic.models import AppointmentType, Clinic, Patient, Provider, Room, as_point_range
 
 
 class AppointmentStatus(models.TextChoices):
@@ -30,16 +30,6 @@ ACTIVE_STATUSES = (
     AppointmentStatus.CHECKED_IN,
 )
 _ACTIVE = Q(status__in=[s.value for s in ACTIVE_STATUSES])
-
-
-def _same(field: str) -> Func:
-    """Equality on an id written as the overlap of one-point ranges.
-
-    ``int8range(x, x, '[]') && int8range(y, y, '[]')`` holds exactly when x = y, and
-    plain GiST indexes range types, so the constraints need no ``btree_gist`` extension
-    (the embedded PostgreSQL does not ship it).
-    """
-    return Func(F(field), F(field), Value("[]"), function="int8range", output_field=BigIntegerRangeField())
 
 
 def _range(start: str, end: str) -> Func:
@@ -124,8 +114,8 @@ class Appointment(models.Model):
             ExclusionConstraint(
                 name="appointment_no_provider_overlap",
                 expressions=[
-                    (_same("provider_id"), RangeOperators.OVERLAPS),
-                    (_same("seat"), RangeOperators.OVERLAPS),
+                    (as_point_range("provider_id"), RangeOperators.OVERLAPS),
+                    (as_point_range("seat"), RangeOperators.OVERLAPS),
                     (_range("blocked_start", "blocked_end"), RangeOperators.OVERLAPS),
                 ],
                 condition=_ACTIVE,
@@ -133,8 +123,8 @@ class Appointment(models.Model):
             ExclusionConstraint(
                 name="appointment_no_room_overlap",
                 expressions=[
-                    (_same("room_id"), RangeOperators.OVERLAPS),
-                    (_same("seat"), RangeOperators.OVERLAPS),
+                    (as_point_range("room_id"), RangeOperators.OVERLAPS),
+                    (as_point_range("seat"), RangeOperators.OVERLAPS),
                     (_range("blocked_start", "blocked_end"), RangeOperators.OVERLAPS),
                 ],
                 condition=_ACTIVE,
@@ -142,7 +132,7 @@ class Appointment(models.Model):
             ExclusionConstraint(
                 name="appointment_no_patient_overlap",
                 expressions=[
-                    (_same("patient_id"), RangeOperators.OVERLAPS),
+                    (as_point_range("patient_id"), RangeOperators.OVERLAPS),
                     (_range("start", "end"), RangeOperators.OVERLAPS),
                 ],
                 condition=_ACTIVE,
