@@ -11,8 +11,6 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from audit import services as audit
-from audit.models import AuditDoor
 from clinic import selectors as clinic_selectors
 from clinic import services as clinic_services
 from clinic.errors import DomainError, NotFound, SlotTaken, ValidationFailed
@@ -31,6 +29,7 @@ from desk.views.common import (
     parse_date,
     reply,
     staff_view,
+    typed_patient_search,
 )
 from scheduling import selectors, services
 from scheduling.api import MAX_SEARCH_DAYS
@@ -228,12 +227,7 @@ def _int(text: str) -> int:
 @staff_view()
 def patient_search(request: HtmxHttpRequest) -> HttpResponse:
     """Patients as you type: by name, code or phone, after two characters."""
-    clinic = current_clinic(request)
-    q = request.GET.get("q", "").strip()[:100]
-    patients: list[Patient] = []
-    if len(q) >= 2:
-        patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10))
-        audit.record_search(user=request.user, door=AuditDoor.DESK, clinic=clinic, found=len(patients))
+    q, patients = typed_patient_search(request)
     return render(request, "desk/book.html#patient_results", {"q": q, "patients": patients})
 
 

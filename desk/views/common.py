@@ -21,10 +21,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_htmx.middleware import HtmxDetails
 
+from audit import services as audit
+from audit.models import AuditDoor
 from clinic import access
+from clinic import selectors as clinic_selectors
 from clinic.access import Scope
 from clinic.errors import DomainError, ValidationFailed
-from clinic.models import Clinic
+from clinic.models import Clinic, Patient
 from clinic.roles import (
     can_add_patients,
     can_book,
@@ -189,3 +192,16 @@ def refusal(request: HtmxHttpRequest, message: str, *, status: int = 409) -> Htt
 
 def domain_refusal(request: HtmxHttpRequest, exc: DomainError) -> HttpResponse:
     return refusal(request, exc.message, status=exc.status)
+
+
+def typed_patient_search(request: HtmxHttpRequest) -> tuple[str, list[Patient]]:
+    """The search-as-you-type of a patient picker: what was typed (at most 100 characters)
+    and the first ten patients it finds, after two characters. Every search is audited,
+    with its result count, never its text."""
+    clinic = current_clinic(request)
+    q = request.GET.get("q", "").strip()[:100]
+    if len(q) < 2:
+        return q, []
+    patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10))
+    audit.record_search(user=request.user, door=AuditDoor.DESK, clinic=clinic, found=len(patients))
+    return q, patients

@@ -15,8 +15,6 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
-from audit import services as audit
-from audit.models import AuditDoor
 from clinic import selectors as clinic_selectors
 from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import AppointmentType, Clinic, Patient, Provider
@@ -30,6 +28,7 @@ from desk.views.common import (
     refusal,
     reply,
     staff_view,
+    typed_patient_search,
 )
 from scheduling import overview, selectors, services
 
@@ -112,11 +111,7 @@ def waitlist(request: HtmxHttpRequest) -> HttpResponse:
         return _add(request, clinic)
     target = request.htmx.target if request.htmx else None
     if target == "patient-results":
-        q = request.GET.get("q", "").strip()[:100]
-        patients: list[Patient] = []
-        if len(q) >= 2:
-            patients = list(clinic_selectors.patient_search(clinic.pk, q, limit=10))
-            audit.record_search(user=request.user, door=AuditDoor.DESK, clinic=clinic, found=len(patients))
+        q, patients = typed_patient_search(request)
         return render(request, "desk/waitlist.html#patient_results", {"q": q, "patients": patients})
     if target == "waitlist-add":  # a patient chosen or changed: the form again, nothing typed lost
         if not can_book(request.user):
