@@ -28,8 +28,7 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -42,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench import slots  # noqa: E402
@@ -71,23 +69,6 @@ def reference_monday(today: dt.date) -> dt.date:
     """The reference script's default: the first Monday at least 14 days from today."""
     t = today + dt.timedelta(days=14)
     return t + dt.timedelta(days=(7 - t.weekday()) % 7)
-
-
-@contextmanager
-def throwaway_database() -> Iterator[str]:
-    """As bench/slots.py makes its own, under a name of this benchmark's."""
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = DATABASE
-    old_name = connection.settings_dict["NAME"]
-    setup_test_environment()
-    try:
-        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-        try:
-            yield name
-        finally:
-            connection.close()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
-    finally:
-        teardown_test_environment()
 
 
 def database_url(name: str) -> str:
@@ -138,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     today = timezone.localdate(timezone.now(), slots.TZ)
     monday = reference_monday(today)
     sunday = monday + dt.timedelta(days=6)
-    with throwaway_database() as name:
+    with slots.throwaway_database(DATABASE) as name:
         started = time.perf_counter()
         data = reference.clinic_file(monday)
         call_command("load_clinic", "-", stdin=io.StringIO(json.dumps(data)), stdout=io.StringIO())

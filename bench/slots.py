@@ -433,17 +433,18 @@ def build_clinic(shape: ClinicShape, first_day: dt.date, rng: random.Random) -> 
 
 
 @contextmanager
-def throwaway_database() -> Iterator[str]:
+def throwaway_database(name: str = "test_bench_slots") -> Iterator[str]:
     """A freshly migrated database of its own, dropped afterwards, whatever happens."""
     # A name of its own: a test run on the same server keeps its `test_<name>` database.
-    connection.settings_dict.setdefault("TEST", {})["NAME"] = "test_bench_slots"
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = name
     old_name = connection.settings_dict["NAME"]
     setup_test_environment()
     try:
-        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        created = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         try:
-            yield name
+            yield created
         finally:
+            connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
     finally:
         teardown_test_environment()
