@@ -278,19 +278,29 @@ def appointment_book(
     return appointment
 
 
-def _transition(
-    appointment: Appointment, action: str, actor: Any, now: dt.datetime, **fields: Any
-) -> Appointment:
-    allowed_from, target = TRANSITIONS[action]
+def transition_refusal(appointment: Appointment, action: str, now: dt.datetime) -> InvalidTransition | None:
+    """Why ``action`` cannot happen to ``appointment`` now, or None when it can: the one
+    rule the services enforce and the staff pages ask before offering the button."""
+    allowed_from, _ = TRANSITIONS[action]
     if appointment.status not in allowed_from:
-        raise InvalidTransition(
+        return InvalidTransition(
             f"Cannot {action.replace('_', ' ')} an appointment that is"
             f" {appointment.get_status_display().lower()}.",
             status=appointment.status,
             action=action,
         )
     if action == "no_show" and now < appointment.start:
-        raise InvalidTransition("A no-show can only be marked after the appointment's start.", action=action)
+        return InvalidTransition("A no-show can only be marked after the appointment's start.", action=action)
+    return None
+
+
+def _transition(
+    appointment: Appointment, action: str, actor: Any, now: dt.datetime, **fields: Any
+) -> Appointment:
+    refusal = transition_refusal(appointment, action, now)
+    if refusal is not None:
+        raise refusal
+    _, target = TRANSITIONS[action]
     old = appointment.status
     appointment.status = target
     for name, value in fields.items():

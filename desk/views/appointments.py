@@ -28,9 +28,8 @@ from desk.views.common import (
     staff_view,
 )
 from scheduling import access, overview, selectors, services
-from scheduling.models import Appointment, AppointmentStatus
+from scheduling.models import Appointment
 
-S = AppointmentStatus
 # The buttons of the panel: action, label, the statuses it starts from (the service decides).
 STATUS_ACTIONS = (
     ("confirm", "Confirm"),
@@ -58,15 +57,11 @@ def _actions(request: HtmxHttpRequest, appointment: Appointment, now: dt.datetim
     """The status moves this user may make from this appointment's status, now."""
     if not can_change_appointments(request.user):
         return []
-    actions = []
-    for action, label in STATUS_ACTIONS:
-        allowed_from, _ = services.TRANSITIONS[action]
-        if appointment.status not in allowed_from:
-            continue
-        if action == "no_show" and now < appointment.start:
-            continue
-        actions.append((action, label))
-    return actions
+    return [
+        (action, label)
+        for action, label in STATUS_ACTIONS
+        if services.transition_refusal(appointment, action, now) is None
+    ]
 
 
 def _when(appointment: Appointment, clinic: Clinic) -> str:
@@ -76,13 +71,15 @@ def _when(appointment: Appointment, clinic: Clinic) -> str:
 def panel_context(request: HtmxHttpRequest, clinic: Clinic, appointment_id: int) -> dict[str, Any]:
     appointment = _appointment(request, appointment_id)
     now = local_now(clinic)
+    cancellable = services.transition_refusal(appointment, "cancel", now) is None
     return {
         **frame(request, clinic),
         "appointment": appointment,
         "history": overview.appointment_history(appointment),
         "actions": _actions(request, appointment, now),
-        "may_cancel": can_cancel(request.user) and appointment.status in (S.BOOKED, S.CONFIRMED),
-        "may_reschedule": can_book(request.user) and appointment.status in (S.BOOKED, S.CONFIRMED),
+        # A reschedule cancels the old time, so it is open exactly when cancelling is.
+        "may_cancel": can_cancel(request.user) and cancellable,
+        "may_reschedule": can_book(request.user) and cancellable,
     }
 
 
