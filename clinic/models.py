@@ -17,7 +17,7 @@ from django.contrib.postgres.fields import (
     RangeOperators,
 )
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Func, Q, Value
 
@@ -69,6 +69,23 @@ class Clinic(models.Model):
         help_text="Only appointments that ended within this many days are marked no-shows; "
         "older ones (loaded history, a job that was down) are left as they are.",
     )
+    # Issue 12: automatic waitlist offers and data-driven overbooking.
+    offer_hold_minutes = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text="How long a freed slot offered to waitlisted patients is held for them "
+        "before the next candidates are offered it.",
+    )
+    overbooking_risk = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="The highest acceptable chance that more patients come than a provider can "
+        "see in a session; overbooking recommendations stay below it.",
+    )
+    # Issue 11: bumped in the same transaction as every change to the clinic's setup
+    # (providers, hours, rooms, equipment, types, rules, closures, time off), so a cached
+    # setup is used only while it is current.
+    setup_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
