@@ -47,7 +47,7 @@ typecheck: $(VENV)/.installed
 
 # pytest exits 5 when it collected no tests; that is not a failure of the suite.
 # Coverage of the project's own code is reported at the end.
-COVERAGE := --cov=clinic --cov=scheduling --cov=notifications --cov=desk --cov=audit --cov-report=term:skip-covered
+COVERAGE := --cov=clinic --cov=scheduling --cov=notifications --cov=desk --cov=audit --cov=fhir --cov=calendars --cov=offers --cov-report=term:skip-covered
 pytest: $(VENV)/.installed
 	$(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 

@@ -82,6 +82,9 @@ INSTALLED_APPS = [
     "notifications",
     "desk",
     "audit",
+    "fhir",
+    "calendars",
+    "offers",
 ]
 
 MIDDLEWARE = [

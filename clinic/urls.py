@@ -19,10 +19,12 @@ from clinic.api import (
 from clinic.api_resources import router as resources_router
 from scheduling.api import router as slots_router
 from scheduling.api_appointments import router as appointments_router
+from scheduling.api_overbooking import router as overbooking_router
 
 api.add_router("/", slots_router)
 api.add_router("/", appointments_router)
 api.add_router("/", resources_router)
+api.add_router("/", overbooking_router)
 
 api_patterns, api_app_name, api_namespace = api.urls
 for pattern in api_patterns:
@@ -33,6 +35,10 @@ for pattern in api_patterns:
 urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
+    # Calendar feeds first: /api/v1/appointments/<id>.ics is theirs, not the JSON API's.
+    path("", include("calendars.urls")),
+    path("fhir/", include("fhir.urls")),
+    path("offers/", include("offers.urls")),
     path("api/v1/", (api_patterns, api_app_name, api_namespace)),
     # Anything else under the API answers in the API's error envelope, not an HTML page.
     re_path(r"^api(?:/(?P<rest>.*))?$", api_not_found),
