@@ -1,6 +1,7 @@
 """Fast questions about sorted, non-overlapping spans of time.
 
-A span is a ``(start, end)`` pair of aware datetimes, half-open. The database guarantees
+A span is a ``(start, end)`` pair, half-open: integers (microseconds) in the search,
+aware datetimes where working windows are built. The database guarantees
 that the active bookings on one provider seat (or one room seat, or one patient) never
 overlap, so sorted by start they are also sorted by end, and "does anything overlap
 [a, b)?" is one binary search.
@@ -11,13 +12,17 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable
+from typing import TypeVar
 
 Span = tuple[dt.datetime, dt.datetime]
+# The search's spans: microseconds since the epoch (see search.py).
+MicroSpan = tuple[int, int]
+T = TypeVar("T", int, dt.datetime)
 
 
-def merge(spans: Iterable[Span]) -> list[Span]:
+def merge(spans: Iterable[tuple[T, T]]) -> list[tuple[T, T]]:
     """Union of possibly overlapping spans, sorted and non-overlapping."""
-    merged: list[Span] = []
+    merged: list[tuple[T, T]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             if end > merged[-1][1]:
@@ -27,9 +32,9 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
+def subtract(spans: list[tuple[T, T]], holes: list[tuple[T, T]]) -> list[tuple[T, T]]:
     """``spans`` minus ``holes``; both sorted and non-overlapping."""
-    remaining: list[Span] = []
+    remaining: list[tuple[T, T]] = []
     for start, end in spans:
         cursor = start
         for hole_start, hole_end in holes:
@@ -46,30 +51,29 @@ def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 class Timeline:
     """Sorted non-overlapping busy spans, with overlap and neighbour look-ups."""
 
-    __slots__ = ("_ends", "_starts")
+    __slots__ = ("ends", "starts")
 
-    def __init__(self, spans: Iterable[Span]):
+    def __init__(self, spans: Iterable[MicroSpan]):
         # Merging costs little and keeps the engine right even on a snapshot that was
         # assembled by hand rather than read from the constrained database.
         merged = merge(spans)
-        self._starts = [start for start, _ in merged]
-        self._ends = [end for _, end in merged]
+        # Read directly by the search's inner loop, which bisects them itself.
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
 
-    def overlaps(self, start: dt.datetime, end: dt.datetime) -> bool:
+    def overlaps(self, start: int, end: int) -> bool:
         # The first span that ends after `start` is the only candidate.
-        index = bisect.bisect_right(self._ends, start)
-        return index < len(self._starts) and self._starts[index] < end
+        index = bisect.bisect_right(self.ends, start)
+        return index < len(self.starts) and self.starts[index] < end
 
-    def free_span(
-        self, start: dt.datetime, end: dt.datetime
-    ) -> tuple[dt.datetime | None, dt.datetime | None]:
+    def free_span(self, start: int, end: int) -> tuple[int | None, int | None]:
         """For a free ``[start, end)``: the end of the busy span before it and the start
         of the one after it (None where there is none)."""
-        before = bisect.bisect_right(self._ends, start) - 1
-        after = bisect.bisect_left(self._starts, end)
+        before = bisect.bisect_right(self.ends, start) - 1
+        after = bisect.bisect_left(self.starts, end)
         return (
-            self._ends[before] if before >= 0 else None,
-            self._starts[after] if after < len(self._starts) else None,
+            self.ends[before] if before >= 0 else None,
+            self.starts[after] if after < len(self.starts) else None,
         )
 
 

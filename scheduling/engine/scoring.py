@@ -27,12 +27,13 @@ only the slots it returns.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from scheduling.engine.types import WEEKDAY_KEYS, Factors, PatientPreferences, Weights
 
 NEUTRAL = 0.5
-_ZERO = dt.timedelta(0)
+MINUTE = 60_000_000  # microseconds: the search's unit of time
 
 
 def _clock(t: dt.time) -> str:
@@ -85,29 +86,28 @@ def preference(
     return sum(parts) / len(parts)
 
 
-def _side(gap: dt.timedelta, shortest: dt.timedelta, abutting: str, words: list[str] | None) -> float:
-    if gap <= _ZERO:
+def _side(gap: int, shortest: int, abutting: str, words: list[str] | None) -> float:
+    if gap <= 0:
         if words is not None:
             words.append(abutting)
         return 1.0
     if gap < shortest:
         if words is not None:
-            words.append(
-                f"leaves a {int(gap.total_seconds() // 60)}-minute gap too short for any appointment"
-            )
+            words.append(f"leaves a {gap // MINUTE}-minute gap too short for any appointment")
         return 0.0
     return NEUTRAL
 
 
 def compactness(
-    gap_before: dt.timedelta,
-    gap_after: dt.timedelta,
+    gap_before: int,
+    gap_after: int,
     before_is_booking: bool,
     after_is_booking: bool,
-    shortest: dt.timedelta,
+    shortest: int,
     words: list[str] | None = None,
 ) -> float:
-    if before_is_booking and after_is_booking and gap_before <= _ZERO and gap_after <= _ZERO:
+    """Gaps and ``shortest`` in microseconds, as the search measures time."""
+    if before_is_booking and after_is_booking and gap_before <= 0 and gap_after <= 0:
         if words is not None:
             words.append("closes a gap exactly")
         return 1.0
@@ -126,10 +126,10 @@ def compactness(
     return (before + after) / 2
 
 
-def room_switch(room: str, neighbour_rooms: list[str], words: list[str] | None = None) -> float:
+def room_switch(room: str, neighbour_rooms: Sequence[str], words: list[str] | None = None) -> float:
     if not neighbour_rooms:
         return 1.0
-    same = sum(1 for r in neighbour_rooms if r == room)
+    same = neighbour_rooms.count(room)
     if words is not None:
         if same == len(neighbour_rooms):
             words.append(f"the provider stays in room {room}")
@@ -148,11 +148,20 @@ def overbooking(seat: int, words: list[str] | None = None) -> float:
     return 1.0 / (seat + 1)
 
 
-def total(weights: Weights, factors: Factors) -> float:
+def weighted(
+    weights: Weights, preference: float, compactness: float, room_switch: float, overbooking: float
+) -> float:
+    """The score: the one formula, used to rank every candidate and to explain the ones returned."""
     return round(
-        weights.preference * factors.preference
-        + weights.compactness * factors.compactness
-        + weights.room_switch * factors.room_switch
-        + weights.overbooking * factors.overbooking,
+        weights.preference * preference
+        + weights.compactness * compactness
+        + weights.room_switch * room_switch
+        + weights.overbooking * overbooking,
         4,
+    )
+
+
+def total(weights: Weights, factors: Factors) -> float:
+    return weighted(
+        weights, factors.preference, factors.compactness, factors.room_switch, factors.overbooking
     )
