@@ -36,6 +36,7 @@ ENDPOINTS = [
     ),
     ("list appointments", "GET", "/api/v1/appointments", None, EVERY_ROLE, 200),
     ("get appointment", "GET", "/api/v1/appointments/{appointment}", None, EVERY_ROLE, 200),
+    ("appointment invitation", "GET", "/api/v1/appointments/{appointment}.ics", None, EVERY_ROLE, 200),
     ("book", "POST", "/api/v1/appointments", "booking", FRONT_DESK_AND_ADMIN, 201),
     ("confirm", "POST", "/api/v1/appointments/{appointment}/confirm", None, EVERY_ROLE, 200),
     ("check in", "POST", "/api/v1/appointments/{appointment}/check-in", None, EVERY_ROLE, 200),
