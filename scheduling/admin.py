@@ -10,14 +10,20 @@ system only.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
+from clinic.admin import OverbookingRuleAdmin as ClinicOverbookingRuleAdmin
 from clinic.errors import DomainError
-from scheduling import services
+from clinic.models import Clinic, OverbookingRule
+from scheduling import overbooking, services
 from scheduling.models import (
     Appointment,
     AppointmentHistory,
@@ -356,3 +362,121 @@ class NoShowRateAdmin(ViewOnlyAdmin):
     @admin.display(description="no-show rate", ordering="rate")
     def rate_percent(self, obj: NoShowRate) -> str:
         return f"{obj.rate:.1%}"
+
+
+# --- Overbooking recommendations (issue 12) -----------------------------------------------
+#
+# The rules' admin belongs to the clinic app; the recommendations are computed here, from
+# the bookings. They are added to that admin (a page beside the rules' list, linked from
+# it) so an admin finds them where the rules are: the clinic app's class is extended and
+# registered again, as one extends django.contrib.auth's UserAdmin.
+
+admin.site.unregister(OverbookingRule)
+
+
+@admin.register(OverbookingRule)
+class OverbookingRuleAdmin(ClinicOverbookingRuleAdmin):
+    """The rules, and a "Recommendations" page: per provider × type, the rule the no-show
+    history supports, with its risk and the minutes it wins; "Apply" writes the selected
+    (or all) of them as rules. Nothing is ever applied without that button."""
+
+    recommendations_template = "admin/clinic/overbookingrule/recommendations.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        page = path(
+            "recommendations/",
+            self.admin_site.admin_view(self.recommendations_view),
+            name="clinic_overbookingrule_recommendations",
+        )
+        return [page, *super().get_urls()]
+
+    def recommendations_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        may_apply = self.has_add_permission(request) and self.has_change_permission(request)
+        clinics = list(Clinic.objects.order_by("name", "code"))
+        data = request.POST if request.method == "POST" else request.GET
+        clinic = next((c for c in clinics if c.code == data.get("clinic")), clinics[0] if clinics else None)
+        days = _days(request, data.get("days"))
+        if clinic is None:
+            found: list[overbooking.Recommendation] = []
+        else:
+            found = overbooking.recommend(clinic, days=days)
+        if request.method == "POST" and clinic is not None:
+            if not may_apply:
+                raise PermissionDenied
+            self.apply(request, clinic, found, apply_all="apply_all" in request.POST)
+            query = urlencode({"clinic": clinic.code, "days": days})
+            return HttpResponseRedirect(f"{reverse('admin:clinic_overbookingrule_recommendations')}?{query}")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Overbooking recommendations",
+            "clinics": clinics,
+            "clinic": clinic,
+            "days": days,
+            "risk_limit": f"{clinic.overbooking_risk:.1%}" if clinic else "",
+            "max_days": overbooking.MAX_DAYS,
+            "min_appointments": overbooking.MIN_APPOINTMENTS,
+            "rows": [_row(rec) for rec in found],
+            "may_apply": may_apply and any(rec.recommended for rec in found),
+        }
+        return TemplateResponse(request, self.recommendations_template, context)
+
+    def apply(
+        self,
+        request: HttpRequest,
+        clinic: Clinic,
+        found: list[overbooking.Recommendation],
+        *,
+        apply_all: bool,
+    ) -> None:
+        """Apply what was chosen, recomputed now: the page's figures are never trusted back."""
+        chosen = set(request.POST.getlist("selected"))
+        picked = [rec for rec in found if rec.recommended and (apply_all or _key(rec) in chosen)]
+        if not picked:
+            self.message_user(request, "Select at least one recommendation to apply.", messages.WARNING)
+            return
+        changed = overbooking.apply_recommendations(clinic, picked, actor=request.user)
+        self.message_user(
+            request,
+            f"Applied {len(picked)} recommendation(s) to {clinic}: {changed} rule(s) created or changed.",
+            messages.SUCCESS,
+        )
+
+
+def _key(rec: overbooking.Recommendation) -> str:
+    return f"{rec.provider}|{rec.appointment_type}"
+
+
+def _days(request: HttpRequest, raw: str | None) -> int:
+    """The history's length from the page's form; the default, with a warning, when it is
+    not a whole number of days in range."""
+    if not raw:
+        return overbooking.DEFAULT_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= overbooking.MAX_DAYS:
+        messages.warning(
+            request,
+            f"Days must be a whole number from 1 to {overbooking.MAX_DAYS}; showing the last"
+            f" {overbooking.DEFAULT_DAYS} days.",
+        )
+        return overbooking.DEFAULT_DAYS
+    return days
+
+
+def _row(rec: overbooking.Recommendation) -> dict[str, Any]:
+    """One recommendation as the page shows it."""
+    return {
+        "key": _key(rec),
+        "rec": rec,
+        "rate": f"{rec.no_show_rate:.1%}",
+        "risk": f"{rec.risk:.1%}",
+        "minutes": f"{rec.expected_minutes_won:.1f}",
+        "session_risk": f"{rec.session_risk:.1%}",
+        "session_minutes": f"{rec.session_minutes_won:.1f}",
+        "changes": rec.recommended and rec.max_extra != rec.current_max_extra,
+    }

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from clinic.errors import NotFound, ValidationFailed
@@ -392,8 +392,8 @@ def apply_recommendations(clinic: Clinic, recommendations: Iterable[Recommendati
 
     Recommendations without enough data (``note`` set) are skipped: no history is no
     reason to change a rule. Each created or changed rule is written to the admin's history
-    (``LogEntry``, as an admin's own edit is) when ``actor`` is a user, and the clinic's
-    ``setup_version`` moves on, as with every change to its setup.
+    (``LogEntry``, as an admin's own edit is) when ``actor`` is a user. (The database's
+    triggers move the clinic's ``setup_version`` on, as for every change to its setup.)
     """
     wanted = {(r.provider, r.appointment_type): r for r in recommendations if r.recommended}
     if not wanted:
@@ -423,9 +423,6 @@ def apply_recommendations(clinic: Clinic, recommendations: Iterable[Recommendati
             LogEntry.objects.log_actions(
                 user_id, [rule], flag, _history_message(rec, before), single_object=True
             )
-    if changed:
-        # A cached copy of the clinic's setup is current only while this number is.
-        Clinic.objects.filter(pk=clinic.pk).update(setup_version=F("setup_version") + 1)
     return changed
 
 

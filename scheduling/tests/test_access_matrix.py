@@ -82,6 +82,14 @@ ENDPOINTS = [
     ("rooms", "GET", "/api/v1/rooms", None, EVERY_ROLE, 200),
     ("appointment types", "GET", "/api/v1/appointment-types", None, EVERY_ROLE, 200),
     ("equipment", "GET", "/api/v1/equipment", None, EVERY_ROLE, 200),
+    (
+        "overbooking recommendations",
+        "GET",
+        "/api/v1/overbooking/recommendations",
+        None,
+        EVERY_ROLE,
+        200,
+    ),
 ]
 
 

@@ -167,3 +167,5 @@ def test_the_success_answers_match_the_documented_schema_too(small_clinic, token
     call("POST", "/api/v1/appointments/{appointment_id}/no-show", 409, path_parameters=three)
     call("POST", "/api/v1/waitlist/{entry_id}/close", 200, path_parameters={"entry_id": entry["id"]})
     assert call("GET", "/api/v1/stats", 200, query={"date": day.isoformat()})["totals"]["appointments"] >= 1
+    recommendations = call("GET", "/api/v1/overbooking/recommendations", 200, query={"days": 30})
+    assert [r["provider"] for r in recommendations["recommendations"]][:1] == ["dr-a"]
