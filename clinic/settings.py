@@ -295,6 +295,21 @@ else:
 # How often an open day board asks for changes made at other desks, in seconds.
 DESK_POLL_SECONDS = env.int("DESK_POLL_SECONDS", default=30)
 
+# Where patients reach this site, for the links sent to them (a waitlist offer's accept
+# link): messages leave through the hub from a task, with no request to take the host from.
+# Default: runserver's address with DEBUG, else https://<first of ALLOWED_HOSTS> (http://
+# with HTTPS=false).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/") or (
+    "http://127.0.0.1:8000"
+    if DEBUG
+    else f"{'https' if HTTPS else 'http'}://{(ALLOWED_HOSTS or ['localhost'])[0].lstrip('.')}"
+)
+if not PUBLIC_BASE_URL.startswith(("http://", "https://")) or "*" in PUBLIC_BASE_URL:
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL must be the site's address patients reach, e.g. https://clinic.example.org, "
+        f"not {PUBLIC_BASE_URL!r}: set PUBLIC_BASE_URL (ALLOWED_HOSTS' first entry is not a host name)."
+    )
+
 # Requests per authenticated user (or per address) to the JSON API; beyond it: 429.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1200/m")
 

@@ -39,6 +39,7 @@ def record_event(
     patient: Patient | None = None,
     locked: bool = False,
     first: bool = False,
+    offer: dict[str, Any] | None = None,
 ) -> OutboxEvent:
     """Write the outbox row announcing a change to ``appointment``.
 
@@ -49,7 +50,8 @@ def record_event(
     appointment a reschedule replaced. ``locked=True`` says the caller holds the row (it
     locked it, or inserted it in this transaction) with ``PAYLOAD_RELATIONS`` loaded;
     ``first=True`` that the appointment was created in this transaction, so no event of
-    it exists yet.
+    it exists yet. ``offer`` (``waitlist.slot_available`` only) is the patient's personal
+    offer: its accept link and until when it holds.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event() must run inside the transaction of the change it announces.")
@@ -73,7 +75,7 @@ def record_event(
         sequence = (last["last"] or 0) + 1
     recipient = patient or locked_appointment.patient
     if kind == EventType.WAITLIST_SLOT_AVAILABLE:
-        payload = build_slot_payload(locked_appointment, patient=recipient)
+        payload = build_slot_payload(locked_appointment, patient=recipient, offer=offer)
     else:
         payload = build_payload(locked_appointment, previous=previous, reason=reason, patient=recipient)
     hub_configured = bool(settings.NOTIFICATION_HUB_URL)
@@ -152,15 +154,18 @@ def build_payload(
     }
 
 
-def build_slot_payload(freed: Appointment, *, patient: Patient) -> dict[str, Any]:
+def build_slot_payload(
+    freed: Appointment, *, patient: Patient, offer: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``waitlist.slot_available``: the free time offered to a waitlisted ``patient``.
 
     It names the time, the type, provider and room, and nothing of the appointment that
     freed it (someone else's, now cancelled): no ``appointment`` for a template to read
-    as the patient's own booking, no status.
+    as the patient's own booking, no status. With ``offer``, also ``offer``: the patient's
+    personal ``accept_url`` and ``expires_at`` (local time), for the message to link to.
     """
     tz = freed.clinic.tz
-    return {
+    payload = {
         "slot": {
             "type": freed.appointment_type.name,
             "start": local_iso(freed.start, tz),
@@ -169,6 +174,9 @@ def build_slot_payload(freed: Appointment, *, patient: Patient) -> dict[str, Any
         **_people_and_places(freed, patient),
         "locale": PAYLOAD_LOCALE,
     }
+    if offer is not None:
+        payload["offer"] = offer
+    return payload
 
 
 def _people_and_places(appointment: Appointment, patient: Patient) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from scheduling.models import (
     WaitlistHistory,
     WaitlistStatus,
 )
+from scheduling.signals import slot_freed
 
 S = AppointmentStatus
 # Which statuses each action may start from; anything else is an invalid transition.
@@ -362,7 +363,7 @@ def appointment_cancel(
     appointment = _cancel(_locked(appointment_id, clinic), reason, actor, now)
     record_event(event_type=EventType.CANCELLED, appointment=appointment, reason=reason or None, locked=True)
     candidates = backfill_candidates(freed=appointment, now=now)
-    _announce_to_waitlist(appointment, candidates)
+    _announce_to_waitlist(appointment, candidates, now)
     return appointment, candidates
 
 
@@ -407,19 +408,14 @@ def appointment_reschedule(
         first=True,
     )
     candidates = backfill_candidates(freed=old, now=now)
-    _announce_to_waitlist(old, candidates)
+    _announce_to_waitlist(old, candidates, now)
     return new, old, candidates
 
 
-def _announce_to_waitlist(freed: Appointment, candidates: list[BackfillCandidate]) -> None:
-    for candidate in candidates:
-        if candidate.source == "waitlist":
-            record_event(
-                event_type=EventType.WAITLIST_SLOT_AVAILABLE,
-                appointment=freed,
-                patient=candidate.patient,
-                locked=True,
-            )
+def _announce_to_waitlist(freed: Appointment, candidates: Backfill, now: dt.datetime) -> None:
+    """The freed time goes to whoever offers it (the ``offers`` app: the best waitlisted
+    candidates, each with a personal accept link), in this transaction."""
+    slot_freed.send(sender=Appointment, freed=freed, candidates=candidates, now=now)
 
 
 def backfill_candidates(*, freed: Appointment, now: dt.datetime) -> Backfill:

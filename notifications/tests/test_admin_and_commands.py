@@ -73,15 +73,16 @@ def test_setup_schedules_is_idempotent():
     Schedule.objects.filter(name="Deliver outbox events").update(minutes=5)
     call_command("setup_schedules", stdout=second)
 
-    assert first.getvalue().count("created: ") == 4
+    assert first.getvalue().count("created: ") == 5
     assert "updated: Deliver outbox events" in second.getvalue()
-    assert second.getvalue().count("unchanged: ") == 3
+    assert second.getvalue().count("unchanged: ") == 4
     schedules = {s.func: s for s in Schedule.objects.all()}
     assert set(schedules) == {
         "scheduling.jobs.mark_no_shows_job",
         "scheduling.jobs.compute_stats_job",
         "scheduling.jobs.purge_idempotency_records_job",
         "notifications.delivery.sweep_outbox_job",
+        "offers.tasks.next_rounds_job",
     }
     assert schedules["scheduling.jobs.mark_no_shows_job"].schedule_type == Schedule.HOURLY
     assert schedules["scheduling.jobs.compute_stats_job"].schedule_type == Schedule.HOURLY

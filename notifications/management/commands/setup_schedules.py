@@ -42,6 +42,13 @@ JOBS = (
         Schedule.MINUTES,
         minutes=1,
     ),
+    # A freed slot whose offers' hold ran out goes to the next waitlisted candidates.
+    Job(
+        "Offer freed slots to the next candidates",
+        "offers.tasks.next_rounds_job",
+        Schedule.MINUTES,
+        minutes=1,
+    ),
 )
 
 
@@ -78,7 +85,7 @@ def ensure_schedules(using: str = DEFAULT_DB_ALIAS) -> list[tuple[str, Job]]:
 
 
 class Command(BaseCommand):
-    help = "Create or update the scheduled jobs (no-shows, stats, purges, outbox delivery) by name."
+    help = "Create or update the scheduled jobs (no-shows, stats, purges, outbox delivery, offers) by name."
 
     def handle(self, *args: Any, **options: Any) -> None:
         for verb, job in ensure_schedules():
