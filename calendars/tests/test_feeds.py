@@ -168,3 +168,16 @@ def test_the_access_log_never_shows_a_feeds_token(client, feed, caplog):
     lines = [r for r in caplog.records if r.name == "clinic.access"]
     assert lines and all(token not in r.getMessage() and token not in r.path for r in lines)
     assert lines[-1].path == "/calendar/<token>.ics"
+
+
+def test_a_poll_costs_a_fixed_number_of_queries(client, small_clinic, feed, django_assert_num_queries):
+    for hour in (9, 10, 11):
+        moved = book(small_clinic, small_clinic["patients"][hour], hour=hour)
+    scheduling_services.appointment_reschedule(
+        appointment_id=moved.pk, start=at(small_clinic, small_clinic["day"], 14)
+    )
+    # The feed, its appointments, their reschedule chains, and the note of its use.
+    with django_assert_num_queries(4):
+        assert client.get(feed[1]).status_code == 200
+    with django_assert_num_queries(3):  # the use was noted a moment ago
+        assert client.get(feed[1]).status_code == 200

@@ -3,12 +3,15 @@ appointment read, the same event across reschedules, cancelled by METHOD:CANCEL.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from audit.models import AuditAction, AuditRecord
 from calendars.tests.conftest import NOTE, SECRET_PATIENT, at, book, events, parsed
 from clinic.models import ApiToken
 from scheduling import services
+from scheduling.tests.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +89,21 @@ def test_a_cancelled_appointment_is_a_cancel(client, auth, small_clinic, patient
 
     assert str(calendar["METHOD"]) == "CANCEL" and str(event["STATUS"]) == "CANCELLED"
     assert event["SEQUENCE"] == 1
+
+
+def test_a_summer_visit_carries_the_zones_summer_time(client, auth, small_clinic, patient):
+    # Loaded as it is: a July morning, 09:00 in Berlin is 07:00 UTC.
+    summer = AppointmentFactory(
+        clinic=small_clinic["clinic"],
+        patient=patient,
+        appointment_type=small_clinic["consult"],
+        provider=small_clinic["providers"][0],
+        room=small_clinic["rooms"][0],
+        start=dt.datetime(2027, 7, 5, 7, 0, tzinfo=dt.UTC),
+    )
+
+    calendar, event = invitation(client, auth, summer.pk)
+
+    assert event["DTSTART"].to_ical() == b"20270705T090000"
+    [zone] = calendar.walk("VTIMEZONE")
+    assert [(d["TZNAME"], d["TZOFFSETTO"].to_ical()) for d in zone.walk("DAYLIGHT")] == [("CEST", "+0200")]
