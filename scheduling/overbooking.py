@@ -79,6 +79,8 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 3650
 # No session is ever recommended more extra patients than this, whatever its rate.
 MAX_EXTRA_PER_SESSION = 20
+# What an applied rule may say (OverbookingRule.max_extra is a small integer).
+MAX_RULE_SEATS = MAX_EXTRA_PER_SESSION
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def _recommendation(
             f" at least {min_appointments} are needed."
         )
     elif not sizes:
-        note = f"No working window of {provider} is long enough for a {kind.code} appointment."
+        note = f"{provider} has no working window long enough for a {kind.code} appointment."
     if note:
         return Recommendation(
             **common,
@@ -398,6 +400,8 @@ def apply_recommendations(clinic: Clinic, recommendations: Iterable[Recommendati
     wanted = {(r.provider, r.appointment_type): r for r in recommendations if r.recommended}
     if not wanted:
         return 0
+    if bad := sorted(key for key, r in wanted.items() if not 0 <= r.max_extra <= MAX_RULE_SEATS):
+        raise ValidationFailed({"max_extra": f"{'/'.join(bad[0])}: choose from 0 to {MAX_RULE_SEATS} seats."})
     providers, types = _resolve(clinic, wanted)
     existing = {
         (rule.provider_id, rule.appointment_type_id): rule

@@ -4,6 +4,7 @@ and the admin's recommendations page."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -22,7 +23,7 @@ from clinic.tests.factories import (
     WorkingHoursFactory,
 )
 from scheduling import overbooking
-from scheduling.models import AppointmentStatus
+from scheduling.models import Appointment, AppointmentStatus
 from scheduling.overbooking import Recommendation, extra_seats, recommend
 from scheduling.tests.conftest import make_user
 from scheduling.tests.factories import AppointmentFactory
@@ -182,8 +183,8 @@ def seed(clinic, provider, kind, *, attended: int, no_shows: int, end: dt.dateti
     statuses = [AppointmentStatus.COMPLETED] * (attended - attended // 4) + [AppointmentStatus.CHECKED_IN] * (
         attended // 4
     )
-    for hour, status in enumerate([*statuses, *[AppointmentStatus.NO_SHOW] * no_shows]):
-        AppointmentFactory(
+    Appointment.objects.bulk_create(
+        AppointmentFactory.build(
             clinic=clinic,
             provider=provider,
             appointment_type=kind,
@@ -192,6 +193,8 @@ def seed(clinic, provider, kind, *, attended: int, no_shows: int, end: dt.dateti
             patient=patient,
             room=room,
         )
+        for hour, status in enumerate([*statuses, *[AppointmentStatus.NO_SHOW] * no_shows])
+    )
 
 
 @pytest.fixture
@@ -304,7 +307,7 @@ def test_a_provider_with_no_window_long_enough_gets_no_recommendation(history):
     row = by_pair(recommend(clinic, now=NOW))["dr-short", "consult"]
 
     assert (row.appointments, row.session_seats, row.max_extra) == (50, 0, 0)
-    assert "No working window" in row.note
+    assert "no working window long enough" in row.note
 
 
 def test_only_the_types_a_provider_performs_are_listed(history):
@@ -413,6 +416,17 @@ def test_applying_a_recommendation_for_an_unknown_provider_changes_nothing(histo
         overbooking.apply_recommendations(clinic, [*found, stranger], actor=None)
 
     assert OverbookingRule.objects.filter(clinic=clinic).count() == 0
+
+
+def test_applying_an_impossible_rule_is_refused(history):
+    clinic = history["clinic"]
+    rec = by_pair(recommend(clinic, now=NOW))["dr-b", "ecg"]
+
+    for seats in (-1, overbooking.MAX_RULE_SEATS + 1):
+        with pytest.raises(ValidationFailed):
+            overbooking.apply_recommendations(clinic, [dataclasses.replace(rec, max_extra=seats)], actor=None)
+
+    assert not OverbookingRule.objects.exists()
 
 
 def test_recommending_never_writes_a_rule(history):
