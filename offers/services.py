@@ -97,7 +97,9 @@ def _waitlisted(candidates: Sequence[BackfillCandidate], *, offered: set[int]) -
 
 
 def _hold(clinic: Clinic) -> dt.timedelta:
-    return dt.timedelta(minutes=clinic.offer_hold_minutes)
+    # At least a minute, whatever was written around the form's validation: a hold of zero
+    # would offer a slot nobody can take, and fail the offer's own check constraint.
+    return dt.timedelta(minutes=max(1, clinic.offer_hold_minutes))
 
 
 def accept_url(token: str) -> str:

@@ -10,8 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.utils import timezone
 
 from clinic.tests.test_csp import EXPECTED, policy, scripts
+from notifications.delivery import sweep_outbox
+from notifications.tests.conftest import API_KEY
+from notifications.tests.hub import FakeHub
 from offers.models import OfferStatus, SlotOffer
 from offers.tests.conftest import free_a_slot
 
@@ -131,6 +135,27 @@ def test_an_expired_link_gets_a_clear_page_and_books_nothing(offered):
     assert page.status_code == 410 and "expired" in page.text and form == ""
     assert posted.status_code == 410 and "expired" in posted.text
     assert freed.booked() == []
+
+
+def test_the_link_the_hub_receives_opens_the_page_and_books(live_server, small_clinic, settings):
+    hub = FakeHub().start()
+    try:
+        settings.NOTIFICATION_HUB_URL, settings.NOTIFICATION_HUB_API_KEY = hub.url, API_KEY
+        settings.PUBLIC_BASE_URL = live_server.url
+        freed = free_a_slot(small_clinic, waiting=1)
+        sweep_outbox(timezone.now())
+        [received] = [r.body for r in hub.received if r.body["event_type"] == "waitlist.slot_available"]
+    finally:
+        hub.stop()
+    link = received["payload"]["offer"]["accept_url"]
+    assert link.startswith(f"{live_server.url}/offers/accept?token=")
+    with requests.Session() as session:
+        page = session.get(link, timeout=TIMEOUT)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+        response = accept(session, url=f"{live_server.url}/offers/accept", token=token, csrf=csrf)
+    assert response.status_code == 200 and "Booked" in response.text
+    assert [a.patient for a in freed.booked()] == [freed.waiting[0]]
 
 
 def fire_together(url: str, tokens: list[str]) -> list[requests.Response]:
