@@ -8,9 +8,7 @@ busy month the ORM's per-object cost, not PostgreSQL, is what a search would wai
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from django.contrib.postgres.aggregates import ArrayAgg
@@ -27,7 +25,7 @@ from clinic.models import (
     Room,
 )
 from clinic.rows import instance_from_json
-from scheduling import engine
+from scheduling import engine, setup_cache
 from scheduling.engine.calendar import local_midnight
 from scheduling.models import Appointment, AppointmentStatus
 
@@ -40,60 +38,17 @@ def _codes(relation: str) -> ArrayAgg:
     return ArrayAgg(f"{relation}__code", distinct=True, filter=present, default=[])
 
 
-# The snapshot is read in two hand-written queries: the clinic's setup as one JSON
-# document, and the bookings in range. This is the hot path of every search and every
-# booking; building and compiling eight ORM querysets cost more than PostgreSQL took to
-# answer them. Timestamps travel as text with their offset (PostgreSQL's text form parses
-# several times faster than the driver's pure-Python timestamp loader).
-SETUP_SQL = """
-SELECT json_build_object(
-  'providers', (
-    SELECT coalesce(json_agg(json_build_array(p.id, p.code) ORDER BY p.code), '[]')
-    FROM clinic_provider p
-    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)),
-  'hours', (
-    SELECT coalesce(json_agg(json_build_array(h.provider_id, h.weekday, h.start, h."end")), '[]')
-    FROM clinic_workinghours h JOIN clinic_provider p ON p.id = h.provider_id
-    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)),
-  'time_off', (
-    SELECT coalesce(json_agg(json_build_array(t.provider_id, t.start, t."end")), '[]')
-    FROM clinic_timeoff t JOIN clinic_provider p ON p.id = t.provider_id
-    WHERE p.clinic_id = %(clinic)s AND (%(provider)s::bigint IS NULL OR p.id = %(provider)s::bigint)
-      AND t.start < %(range_end)s AND t."end" > %(range_start)s),
-  'rooms', (
-    SELECT coalesce(json_agg(json_build_array(r.code, (
-        SELECT coalesce(json_agg(e.code), '[]')
-        FROM clinic_room_equipment re JOIN clinic_equipment e ON e.id = re.equipment_id
-        WHERE re.room_id = r.id)) ORDER BY r.code), '[]')
-    FROM clinic_room r
-    WHERE r.clinic_id = %(clinic)s AND (%(room)s::bigint IS NULL OR r.id = %(room)s::bigint)),
-  'types', (
-    SELECT coalesce(json_agg(json_build_array(
-        t.code, t.duration_minutes, t.buffer_before_minutes, t.buffer_after_minutes,
-        (SELECT coalesce(json_agg(e.code), '[]')
-         FROM clinic_appointmenttype_required_equipment te JOIN clinic_equipment e ON e.id = te.equipment_id
-         WHERE te.appointmenttype_id = t.id),
-        (SELECT coalesce(json_agg(p.code), '[]')
-         FROM clinic_appointmenttype_providers tp JOIN clinic_provider p ON p.id = tp.provider_id
-         WHERE tp.appointmenttype_id = t.id))), '[]')
-    FROM clinic_appointmenttype t
-    WHERE t.clinic_id = %(clinic)s),
-  'rules', (
-    SELECT coalesce(json_agg(json_build_array(o.max_extra, p.code, t.code)), '[]')
-    FROM clinic_overbookingrule o
-    LEFT JOIN clinic_provider p ON p.id = o.provider_id
-    LEFT JOIN clinic_appointmenttype t ON t.id = o.appointment_type_id
-    WHERE o.clinic_id = %(clinic)s),
-  'closures', (
-    SELECT coalesce(json_agg(c.date), '[]')
-    FROM clinic_closure c
-    WHERE c.clinic_id = %(clinic)s AND c.date BETWEEN %(date_from)s AND %(date_to)s)
-)
-"""
-
-# Active bookings in range. Checking one exact slot passes a room: then only the bookings
-# holding that room, the provider or the patient matter.
+# Active bookings in range, and first the clinic's setup version (the row without an id),
+# in one statement: the setup kept in memory for that version (scheduling.setup_cache) is
+# then used without another round trip. Checking one exact slot passes a room: then only
+# the bookings holding that room, the provider or the patient matter. Timestamps travel
+# as text with their offset (PostgreSQL's text form parses several times faster than the
+# driver's pure-Python timestamp loader). Hand-written: this is the hot path of every
+# search and every booking, and building ORM querysets cost more than PostgreSQL's answer.
 BOOKINGS_SQL = """
+SELECT NULL::bigint, NULL, NULL, NULL, c.setup_version::text, NULL, NULL, NULL, NULL::smallint
+FROM clinic_clinic c WHERE c.id = %(clinic)s
+UNION ALL
 SELECT a.id, p.code, r.code, pt.code,
        a.start::text, a."end"::text, a.blocked_start::text, a.blocked_end::text, a.seat
 FROM scheduling_appointment a
@@ -113,10 +68,6 @@ def _instant(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def _clock(text: str) -> dt.time:
-    return dt.time.fromisoformat(text)
-
-
 def clinic_snapshot(
     *,
     clinic: Clinic,
@@ -129,50 +80,39 @@ def clinic_snapshot(
 ) -> engine.Snapshot:
     """The clinic as the engine needs it for ``date_from``..``date_to`` (local dates).
 
-    Two queries whatever the clinic's size or the range: the setup (providers, hours,
-    time off, rooms and equipment, types, overbooking rules, closures) and the bookings.
-    ``provider`` narrows it to one provider. Checking one exact slot also passes ``room``
-    and ``patient``: then only that room and the bookings that hold the provider, the room
-    or the patient are read, all that check can depend on.
+    One query whatever the clinic's size or the range: the bookings, with the version of
+    the clinic's setup (providers, hours, time off, rooms and equipment, types, overbooking
+    rules, closures), which comes from memory while that version is current and costs a
+    second query when it is not. ``provider`` narrows it to one provider. Checking one
+    exact slot also passes ``room`` and ``patient``: then only that room and the bookings
+    that hold the provider, the room or the patient are read, all that check can depend on.
     """
     tz = clinic.tz
     # A day's windows and blocked ranges can reach a little past local midnight on either
     # side; a day of margin keeps every relevant booking in view.
+    range_start = local_midnight(date_from - dt.timedelta(days=1), tz)
+    range_end = local_midnight(date_to + dt.timedelta(days=2), tz)
     params = {
         "clinic": clinic.pk,
         "provider": provider.pk if provider else None,
         "room": room.pk if room else None,
         "patient": patient.pk if patient else None,
-        "range_start": local_midnight(date_from - dt.timedelta(days=1), tz),
-        "range_end": local_midnight(date_to + dt.timedelta(days=2), tz),
-        "date_from": date_from,
-        "date_to": date_to,
+        "range_start": range_start,
+        "range_end": range_end,
     }
     with connection.cursor() as cursor:
-        cursor.execute(SETUP_SQL, params)
-        setup = cursor.fetchone()[0]
         cursor.execute(BOOKINGS_SQL, params)
-        booking_rows = cursor.fetchall()
-    if isinstance(setup, str):  # Django leaves JSON unparsed for its own fields
-        setup = json.loads(setup)
+        rows = cursor.fetchall()
+    version = next(int(row[4]) for row in rows if row[0] is None)
+    setup = setup_cache.clinic_setup(clinic.pk, version)
 
-    weekly: dict[int, dict[int, list[tuple[dt.time, dt.time]]]] = defaultdict(lambda: defaultdict(list))
-    for provider_id, weekday, start, end in setup["hours"]:
-        weekly[provider_id][weekday].append((_clock(start), _clock(end)))
-    off: dict[int, list[engine.Interval]] = defaultdict(list)
-    for provider_id, start, end in setup["time_off"]:
-        off[provider_id].append(engine.Interval(_instant(start), _instant(end)))
-    types = {
-        code: engine.AppointmentTypeSpec(
-            code=code,
-            duration_minutes=duration,
-            buffer_before_minutes=before,
-            buffer_after_minutes=after,
-            required_equipment=frozenset(equipment),
-            providers=frozenset(allowed),
-        )
-        for code, duration, before, after, equipment, allowed in setup["types"]
-    }
+    providers = []
+    for pk, spec in setup.providers:
+        if provider is not None and pk != provider.pk:
+            continue
+        off = tuple(t for t in setup.time_off.get(pk, ()) if t.start < range_end and t.end > range_start)
+        providers.append(replace(spec, time_off=off) if off else spec)
+    types = setup.appointment_types
     return engine.Snapshot(
         rules=engine.ClinicRules(
             tz=tz,
@@ -185,19 +125,10 @@ def clinic_snapshot(
                 room_switch=clinic.weight_room_switch,
                 overbooking=clinic.weight_overbooking,
             ),
-            closures=frozenset(dt.date.fromisoformat(day) for day in setup["closures"]),
+            closures=setup.closures,
         ),
-        providers=tuple(
-            engine.ProviderSpec(
-                code=code,
-                weekly_hours={day: tuple(sorted(windows)) for day, windows in weekly[pk].items()},
-                time_off=tuple(sorted(off[pk])),
-            )
-            for pk, code in setup["providers"]
-        ),
-        rooms=tuple(
-            engine.RoomSpec(code=code, equipment=frozenset(equipment)) for code, equipment in setup["rooms"]
-        ),
+        providers=tuple(providers),
+        rooms=tuple(spec for pk, spec in setup.rooms if room is None or pk == room.pk),
         bookings=tuple(
             engine.Booking(
                 id=pk,
@@ -211,13 +142,11 @@ def clinic_snapshot(
                 seat=seat,
             )
             for pk, provider_code, room_code, patient_code, start, end, blocked_start, blocked_end, seat in (
-                booking_rows
+                rows
             )
+            if pk is not None
         ),
-        overbooking_rules=tuple(
-            engine.OverbookingRule(max_extra=max_extra, provider=provider_code, appointment_type=type_code)
-            for max_extra, provider_code, type_code in setup["rules"]
-        ),
+        overbooking_rules=setup.overbooking_rules,
         appointment_types=types,
         shortest_type_minutes=min((t.blocked_minutes for t in types.values()), default=clinic.slot_minutes),
         now=now,
