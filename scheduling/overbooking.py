@@ -36,16 +36,20 @@ patient: up to ``n`` extra per session, not one. So the two numbers differ:
   answer: what a per-session allowance of extra patients could safely be;
 - ``max_extra`` (with ``risk``, ``expected_minutes_won``) is the rule this module
   recommends and applies: the most seats per time such that even a session *full* of them
-  (``max_extra × n`` extra patients, the most the engine can book into it) stays below the
-  limit. Since the risk only grows with more extra patients, that is
-  ``extra_per_session // n`` (over every window length), and ``risk`` is that full
-  session's risk. That is why an applied recommendation is safe: no booking the engine
-  allows can push a session past the clinic's limit.
+  (``max_extra × n`` extra patients: each seat level holds at most ``n`` of the type's
+  appointments in a window, as seat 0 does) stays below the limit. Since the risk only
+  grows with more extra patients, that is ``extra_per_session // n`` (over every window
+  length), and ``risk`` is that full session's risk. That is why an applied recommendation
+  is safe under the model: no booking of this type the engine then allows can push a
+  session of it past the clinic's limit, however full the book is.
 
-At ordinary no-show rates (5-20 %) a session can safely take one or two extra patients,
-but never one per regular seat, so ``max_extra`` is 0 there while ``extra_per_session``
-is not. Turning the per-session answer into bookings needs the engine to count extra
-seats per session; until it does, the rule errs on the safe side.
+What the numbers say: at ordinary rates even one extra patient per session is too many for
+a 5 % limit (one extra in a 16-seat session needs more than 16 % no-shows, in an 8-seat
+session more than 28 %); from about 20-30 % a session can take one to three. A rule can
+only say one per regular seat, which a 5 % limit allows from about 65 % no-shows. So
+``max_extra`` is 0 for nearly every pair while ``extra_per_session`` may not be: turning
+the per-session answer into bookings needs the engine to count extra seats per session.
+Until it does, the rule errs on the safe side.
 
 ``recommend`` only reads; ``apply_recommendations`` writes rules, and only when an admin
 (or another explicit caller) asks: nothing here runs on its own.
