@@ -177,6 +177,7 @@ def account(demand: Demand, rows: list[Row], ledger: Ledger) -> Result:
         "overbooked_appointments": sum(1 for row in rows if row.seat > 0 and row.held),
         "backfill_offers": ledger.offers,
         "backfill_accepted": ledger.offers_accepted,
+        "service_refusals": ledger.service_refusals,  # offered, then refused by the booking service
         "weekly": _weekly(demand, providers, held, came),
     }
     if ledger.recommendations:

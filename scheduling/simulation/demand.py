@@ -15,7 +15,9 @@ The assumptions, each a constant below:
   types drawn with the demo's weights (``clinic.demo.TYPE_WEIGHTS``, 1 for other codes).
   Each request is made on one of the working days 1-21 calendar days before (uniform), at
   a uniform minute of the clinic's opening hours, by a new patient, who will take
-  a day within ``FLEX`` working days of the wished-for one (0, 1 or 2), inside the period.
+  a day within ``FLEX`` working days of the wished-for one (0, 1 or 2), inside the period
+  (wished days up to two working days outside the period count, for the part of their
+  range inside it, so the first and last days get their full demand).
 - **Patients.** 30 % name a provider (one who performs the type), 30 % two or three
   weekdays, 40 % a morning or afternoon; independently. A patient hears at most ``OFFERS``
   slots, in the policy's order, and accepts each with probability ``UNMET_ACCEPT`` to the
@@ -171,6 +173,14 @@ class Calendar:
             day += dt.timedelta(days=1)
         return found
 
+    def working_days_before(self, day: dt.date, count: int) -> list[dt.date]:
+        found: list[dt.date] = []
+        while len(found) < count:
+            day -= dt.timedelta(days=1)
+            if self.is_working_day(day):
+                found.insert(0, day)
+        return found
+
     def instant(self, day: dt.date, clock: dt.time) -> dt.datetime:
         return dt.datetime.combine(day, clock, tzinfo=self.tz).astimezone(UTC)
 
@@ -246,51 +256,55 @@ def generate(file: ClinicFile, *, days: int, seed: int) -> Demand:
         t.code: t.buffer_before_minutes + t.duration_minutes + t.buffer_after_minutes for t in performable
     }
 
-    # Patients call on working days only: any of those 1-21 days before the wished one.
-    call_days = {
-        wished: [
+    # Patients whose wished day lies just outside the period but who would take a day
+    # inside it are demand too: without them the first and last days would get less.
+    reach = max(f for f, _ in FLEX)
+    wished_days = (
+        calendar.working_days_before(measured[0], reach)
+        + list(measured)
+        + calendar.working_days_from(measured[-1] + dt.timedelta(days=1), reach)
+        if measured
+        else []
+    )
+    period = set(measured)
+    drafts: list[tuple[dt.datetime, int, dict[str, Any]]] = []
+    for index, wished in enumerate(wished_days):
+        # Patients call on working days only: any of those 1-21 days before the wished one.
+        call_days = [
             wished - dt.timedelta(days=lead)
             for lead in range(1, MAX_LEAD_DAYS + 1)
             if calendar.is_working_day(wished - dt.timedelta(days=lead))
-        ]
-        or [wished - dt.timedelta(days=1)]
-        for wished in measured
-    }
-    drafts: list[tuple[dt.datetime, int, dict[str, Any]]] = []
-    for index, wished in enumerate(measured):
+        ] or [wished - dt.timedelta(days=1)]
         capacity = sum(minutes(calendar.bookable(p, wished)) for p in providers)
         wanted = 0.0
         while performable and wanted < DEMAND_RATIO * capacity:
             kind = rng.choices(performable, weights)[0]
             wanted += blocked[kind.code]
-            day = rng.choice(call_days[wished])
+            day = rng.choice(call_days)
             opens, closes = calendar.opening(day)
             span = int((calendar.instant(day, closes) - calendar.instant(day, opens)).total_seconds() // 60)
             at = calendar.instant(day, opens) + dt.timedelta(minutes=rng.randrange(max(span, 1)))
             flex = rng.choices([f for f, _ in FLEX], [w for _, w in FLEX])[0]
-            earliest = next(d for d in measured[max(0, index - flex) :] if d > day)
-            latest = measured[min(len(measured) - 1, index + flex)]
+            window = [
+                d for d in wished_days[max(0, index - flex) : index + flex + 1] if d in period and d > day
+            ]
             allowed = sorted(p for p in providers if kind.allows(p))
-            drafts.append(
-                (
-                    at,
-                    len(drafts),
-                    {
-                        "appointment_type": kind.code,
-                        "minutes": blocked[kind.code],
-                        "at": at,
-                        "day": day,
-                        "wished": wished,
-                        "earliest": earliest,
-                        "latest": latest,
-                        "preferences": _preferences(rng, calendar, allowed, day),
-                        "waits": rng.random() < WAITS,
-                        "cancels": rng.random() < CANCEL_SHARE,
-                        "cancel_draw": rng.random(),
-                        "no_show_draw": rng.random(),
-                    },
-                )
-            )
+            values = {
+                "appointment_type": kind.code,
+                "minutes": blocked[kind.code],
+                "at": at,
+                "day": day,
+                "wished": wished,
+                "earliest": window[0] if window else wished,
+                "latest": window[-1] if window else wished,
+                "preferences": _preferences(rng, calendar, allowed, day),
+                "waits": rng.random() < WAITS,
+                "cancels": rng.random() < CANCEL_SHARE,
+                "cancel_draw": rng.random(),
+                "no_show_draw": rng.random(),
+            }
+            if window:  # drawn either way, so that the rest of the month stays the same
+                drafts.append((at, len(drafts), values))
     requests = tuple(
         Request(index=i, patient=f"sim-{i:05d}", **values)
         for i, (_, _, values) in enumerate(sorted(drafts, key=lambda d: (d[0], d[1])))

@@ -136,6 +136,8 @@ def test_every_policy_reports_the_contracts_keys_within_range(report: dict[str, 
             assert isinstance(metrics[key], int) and metrics[key] >= 0, (name, key)
         assert metrics["median_wait_days"] >= 1  # calls are for the next day at the earliest
         assert metrics["served"] > 0 and metrics["booked_utilization"] > 0.5
+        # The clock is sequential: a slot the engine offered is still free when booked.
+        assert metrics["service_refusals"] == 0
     sim = report["simulation"]
     # 2027-03-03 is a closure: three working days are Mon, Tue and Thu.
     assert (sim["first_day"], sim["last_day"], sim["days"]) == ("2027-03-01", "2027-03-04", 3)
