@@ -21,6 +21,8 @@ from scheduling.engine.types import (
     SlotQuery,
     Snapshot,
     Weights,
+    instant_of,
+    micros,
 )
 
 __all__ = [
@@ -41,4 +43,6 @@ __all__ = [
     "Weights",
     "check_slot",
     "find_slots",
+    "instant_of",
+    "micros",
 ]

@@ -33,6 +33,8 @@ from scheduling.engine.types import (
     Slot,
     SlotQuery,
     Snapshot,
+    instant_of,
+    micros,
 )
 
 
@@ -61,20 +63,11 @@ def _taken(conflict: str, message: str) -> Verdict:
     return Verdict(ok=False, conflict=conflict, message=message)
 
 
-# Inside the search every instant is an integer: microseconds since the Unix epoch. Integers
-# compare and subtract several times faster than aware datetimes, which consult their
-# tzinfo on every comparison and hash, and the search does both for every candidate start.
-# The answers convert back; microseconds keep every instant exact.
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
-
-
-def micros(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def instant_of(us: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=us)
+# Inside the search every instant is an integer: microseconds since the Unix epoch (as
+# bookings already are). Integers compare and subtract several times faster than aware
+# datetimes, which consult their tzinfo on every comparison and hash, and the search does
+# both for every candidate start. The answers convert back; microseconds keep every
+# instant exact.
 
 
 def _minutes(n: int) -> int:
@@ -105,13 +98,13 @@ class _Index:
         regular: dict[str, list[tuple[int, int, str, int]]] = defaultdict(list)
         patient_spans: list[MicroSpan] = []
         for b in snapshot.bookings:
-            blocked = (micros(b.blocked_start), micros(b.blocked_end))
+            blocked = (b.blocked_start, b.blocked_end)
             provider_seats[b.provider, b.seat].append(blocked)
             room_seats[b.room, b.seat].append(blocked)
             if b.seat == 0:
-                regular[b.provider].append((*blocked, b.room, micros(b.start)))
+                regular[b.provider].append((*blocked, b.room, b.start))
             if query.patient is not None and b.patient == query.patient:
-                patient_spans.append((micros(b.start), micros(b.end)))
+                patient_spans.append((b.start, b.end))
         self.provider_seats = {key: Timeline(spans) for key, spans in provider_seats.items()}
         self.room_seats = {key: Timeline(spans) for key, spans in room_seats.items()}
         self.patient = Timeline(patient_spans)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -76,28 +77,74 @@ class RoomSpec:
     equipment: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Booking:
-    """An active appointment: it holds its provider and room seat over ``blocked`` and
-    its patient over ``[start, end)``."""
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def micros(moment: dt.datetime) -> int:
+    """An aware instant as microseconds since the Unix epoch: how the search counts time."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def instant_of(us: int) -> dt.datetime:
+    """Microseconds since the Unix epoch as an aware instant in UTC."""
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+class Booking(NamedTuple):
+    """An active appointment: it holds its provider and room seat over
+    ``[blocked_start, blocked_end)`` and its patient over ``[start, end)``.
+
+    The one exception to "datetimes everywhere": a booking's instants are microseconds
+    since the Unix epoch (``micros``), as the database hands them over. A snapshot of a
+    month holds tens of thousands of bookings, and the search works in integers anyway;
+    building a datetime for each instant only to turn it back cost more than the search.
+    ``Booking.of`` builds one from datetimes.
+    """
 
     provider: str
     room: str
     patient: str
-    start: dt.datetime
-    end: dt.datetime
-    blocked_start: dt.datetime
-    blocked_end: dt.datetime
+    start: int
+    end: int
+    blocked_start: int
+    blocked_end: int
     seat: int = 0
     id: int | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        provider: str,
+        room: str,
+        patient: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        blocked_start: dt.datetime,
+        blocked_end: dt.datetime,
+        seat: int = 0,
+        id: int | None = None,  # noqa: A002 - the appointment's id, as the field is named
+    ) -> Booking:
+        return cls(
+            provider,
+            room,
+            patient,
+            micros(start),
+            micros(end),
+            micros(blocked_start),
+            micros(blocked_end),
+            seat,
+            id,
+        )
+
     @property
     def blocked(self) -> Interval:
-        return Interval(self.blocked_start, self.blocked_end)
+        return Interval(instant_of(self.blocked_start), instant_of(self.blocked_end))
 
     @property
     def span(self) -> Interval:
-        return Interval(self.start, self.end)
+        return Interval(instant_of(self.start), instant_of(self.end))
 
 
 @dataclass(frozen=True)

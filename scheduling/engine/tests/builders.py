@@ -55,7 +55,7 @@ def booking(
     after: int = 0,
 ) -> Booking:
     end = start + dt.timedelta(minutes=minutes)
-    return Booking(
+    return Booking.of(
         provider=provider,
         room=room,
         patient=patient,
