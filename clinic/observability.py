@@ -88,13 +88,25 @@ class GunicornAccessFormatter(JsonFormatter):
             "request_id": _atom(atoms, "{x-request-id}o"),
             "remote": _atom(atoms, "h"),
             "method": _atom(atoms, "m"),
-            "path": _atom(atoms, "U"),
+            "path": loggable_path(_atom(atoms, "U")),
             "status": _int_atom(atoms, "s"),
             "bytes": _int_atom(atoms, "B"),
             "duration_ms": round(duration_us / 1000, 1) if isinstance(duration_us, int) else None,
             "user_agent": _atom(atoms, "a"),
         }
         return json.dumps(entry, ensure_ascii=False)
+
+
+# Paths that are themselves a secret: a calendar feed's URL is its only credential.
+_SECRET_PATHS = [(re.compile(r"^/calendar/[^/]+\.ics$"), "/calendar/<token>.ics")]
+
+
+def loggable_path(path: str | None) -> str | None:
+    """The path as a log line may show it: a secret path's token replaced by a stand-in."""
+    for pattern, stand_in in _SECRET_PATHS:
+        if path is not None and pattern.match(path):
+            return stand_in
+    return path
 
 
 def _atom(atoms: Mapping[str, Any], name: str) -> str | None:

@@ -265,6 +265,9 @@ def database_url(database: dict) -> str:
     )
 
 
+FEED_TOKEN = "FeedTokenThatMustNotBeLogged0123456789abcdef"
+
+
 def test_gunicorn_with_its_config_writes_json_lines_without_query_strings(
     transactional_db, small_clinic, django_user_model, settings
 ):
@@ -312,6 +315,8 @@ def test_gunicorn_with_its_config_writes_json_lines_without_query_strings(
             f"{root}/patients/search/?q={LAST}", cookies=cookies, headers={"HX-Request": "true"}, timeout=10
         )
         page = requests.get(f"{root}/patients/{patient.code}/?from={FIRST}", cookies=cookies, timeout=10)
+        # A calendar feed's URL is its credential: its token stays out of every log line.
+        feed = requests.get(f"{root}/calendar/{FEED_TOKEN}.ics", timeout=10)
     finally:
         server.terminate()
         out, err = server.communicate(timeout=20)
@@ -327,6 +332,8 @@ def test_gunicorn_with_its_config_writes_json_lines_without_query_strings(
     assert {"/patients/search/", f"/patients/{patient.code}/"} <= {
         e["path"] for e in lines if e["logger"] == ACCESS_LOGGER
     }
+    assert feed.status_code == 404 and FEED_TOKEN not in out + err
+    assert access["/calendar/<token>.ics"]["request_id"] == feed.headers["X-Request-ID"]
 
 
 # --- The notification hub ---------------------------------------------------------------------
