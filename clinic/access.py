@@ -44,9 +44,7 @@ def scope(user: Any, code: str | None, need: str | None = None) -> Scope:
     ``need`` is the permission the request needs (``"app.codename"``), else ``403``."""
     if need is not None and not has_permission(user, need):
         raise Forbidden(f"Your role may not {_WHAT.get(need, 'do this')}.")
-    with connection.cursor() as cursor:
-        cursor.execute(CLINICS_SQL, {"user": user.pk, "code": code or None})
-        rows = cursor.fetchall()
+    rows = _clinic_rows(user, code or None)
     deployment_clinics = rows[0][3] if rows else 0
     has_memberships = bool(rows) and rows[0][4]
     mine = [
@@ -69,9 +67,7 @@ def scope(user: Any, code: str | None, need: str | None = None) -> Scope:
 
 def member_clinics(user: Any) -> list[Clinic]:
     """Every clinic the caller works for, by name (for a chooser)."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLINICS_SQL, {"user": user.pk, "code": None})
-        rows = cursor.fetchall()
+    rows = _clinic_rows(user, None)
     if not rows:
         return []
     implicit = not rows[0][4] and rows[0][3] == 1
@@ -83,9 +79,30 @@ def member_clinics(user: Any) -> list[Clinic]:
     return sorted(clinics, key=lambda c: (c.name, c.code))
 
 
+def _clinic_rows(user: Any, code: str | None) -> list[tuple[Any, ...]]:
+    """CLINICS_SQL's rows for the caller: the ones read with their API token when there are
+    (``remember_clinics``), else read now."""
+    remembered = getattr(user, _REMEMBERED_CLINICS, None)
+    if remembered is not None:
+        return [row for row in remembered if code is None or row[0]["code"] == code]
+    with connection.cursor() as cursor:
+        cursor.execute(CLINICS_SQL, {"user": user.pk, "code": code})
+        return cursor.fetchall()
+
+
+_REMEMBERED_CLINICS = "_clinic_rows"
+
+
+def remember_clinics(user: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Keep CLINICS_SQL's rows for every clinic, read in the same statement as the caller's
+    API token (``clinic.api.TOKEN_SQL``), on the user object for this request: every API
+    request asks ``scope`` once, and it then needs no round trip of its own."""
+    setattr(user, _REMEMBERED_CLINICS, rows)
+
+
 # One round trip: the clinics (all, or the one asked for), whether the caller is a member of
 # each and as which provider, how many clinics the deployment has, and whether the caller
-# is a member anywhere.
+# is a member anywhere. TOKEN_SQL in clinic/api.py reads the same for every clinic.
 CLINICS_SQL = """
 SELECT row_to_json(c), m.provider_id, m.id IS NOT NULL,
        (SELECT count(*) FROM clinic_clinic),

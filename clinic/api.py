@@ -32,6 +32,7 @@ from ninja.security import HttpBearer
 from ninja.security.session import SessionAuthIsStaff
 from ninja.throttling import AuthRateThrottle
 
+from clinic.access import remember_clinics
 from clinic.errors import DomainError, ValidationFailed
 from clinic.models import ApiToken, Clinic
 from clinic.roles import remember_permissions
@@ -101,11 +102,15 @@ class BearerToken(HttpBearer):
             row = cursor.fetchone()
         if row is None:
             return None
-        token_pk, last_used_at, user_row, permissions = row
+        token_pk, last_used_at, user_row, permissions, clinics, deployment_clinics, has_memberships = row
         user = instance_from_json(get_user_model(), user_row)
         if not user.is_active:
             return None
         remember_permissions(user, permissions)
+        if isinstance(clinics, str):  # Django leaves JSON unparsed for its own fields
+            clinics = json.loads(clinics)
+        everywhere = (deployment_clinics, has_memberships)
+        remember_clinics(user, [(*row, *everywhere) for row in clinics])
         now = timezone.now()
         # One write a minute at most: a token used for a burst of requests is not a hot row.
         if last_used_at is None or now - last_used_at > dt.timedelta(minutes=1):
@@ -114,8 +119,9 @@ class BearerToken(HttpBearer):
         return user
 
 
-# Every API request starts here, so the token, its user and the user's permissions (through
-# roles and granted directly) come back in one hand-written query: the ORM's version of it
+# Every API request starts here, so the token, its user, the user's permissions (through
+# roles and granted directly) and the clinics they work for (what clinic.access.scope asks,
+# as CLINICS_SQL there does) come back in one hand-written query: the ORM's version of it
 # cost more to build than PostgreSQL took to answer. It names the tables of Django's own
 # User model, which this project uses. A revoked or expired token, or one whose user was
 # deactivated or lost staff status, finds nothing.
@@ -132,7 +138,13 @@ SELECT t.id, t.last_used_at, row_to_json(u),
              FROM auth_user_user_permissions up
              JOIN auth_permission p ON p.id = up.permission_id
              JOIN django_content_type ct ON ct.id = p.content_type_id
-             WHERE up.user_id = u.id)
+             WHERE up.user_id = u.id),
+       (SELECT coalesce(json_agg(json_build_array(row_to_json(c), m.provider_id, m.id IS NOT NULL)
+                                 ORDER BY c.id), '[]')
+        FROM clinic_clinic c
+        LEFT JOIN clinic_membership m ON m.clinic_id = c.id AND m.user_id = u.id),
+       (SELECT count(*) FROM clinic_clinic),
+       EXISTS (SELECT 1 FROM clinic_membership mm WHERE mm.user_id = u.id)
 FROM clinic_apitoken t
 JOIN auth_user u ON u.id = t.user_id
 WHERE t.key_hash = %(key_hash)s
