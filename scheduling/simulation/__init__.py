@@ -25,7 +25,7 @@ from clinic.clinic_file import parse_clinic_file
 from scheduling.simulation import demand as demand_module
 from scheduling.simulation.accounting import account, read_rows
 from scheduling.simulation.demand import Demand, generate
-from scheduling.simulation.runner import POLICIES, Policy, PolicyRun, Progress
+from scheduling.simulation.runner import PER_SESSION, POLICIES, Policy, PolicyRun, Progress
 from scheduling.simulation.scratch import scratch_clinic
 
 # What the simulator replaces with its own: the month starts empty, with its own patients,
@@ -198,4 +198,4 @@ def _fast_commits() -> Iterator[None]:
             pass  # the connection is gone, and its setting with it
 
 
-__all__ = ["POLICIES", "Policy", "SimulationError", "simulate"]
+__all__ = ["PER_SESSION", "POLICIES", "Policy", "SimulationError", "simulate"]

@@ -12,9 +12,9 @@ third of the run for a status nothing else reads).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
-import importlib
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -23,7 +23,7 @@ from typing import Any
 
 from clinic.errors import SlotTaken, SlotUnavailable
 from clinic.models import AppointmentType, Clinic, Patient, Provider, Room
-from scheduling import selectors, services
+from scheduling import overbooking, selectors, services
 from scheduling.engine import Slot
 from scheduling.models import Appointment, AppointmentHistory, AppointmentStatus
 from scheduling.simulation.demand import OFFERS, UNMET_ACCEPT, Demand, Request, accept_offer, draw
@@ -43,6 +43,7 @@ class Policy:
     by_start: bool  # offer the earliest slots first, not the engine's ranking
     backfill: bool  # offer freed slots to the cancellation's backfill candidates
     overbook: bool  # apply the recommended overbooking and offer extra seats
+    per_session: bool = False  # the desk caps extra patients per session (not in the engine)
 
 
 POLICIES = (
@@ -50,6 +51,10 @@ POLICIES = (
     Policy("ranked", by_start=False, backfill=False, overbook=False),
     Policy("ranked_backfill", by_start=False, backfill=True, overbook=False),
     Policy("ranked_backfill_overbook", by_start=False, backfill=True, overbook=True),
+)
+# Not one of the four compared by default: what item 2's per-session answer would win.
+PER_SESSION = Policy(
+    "ranked_backfill_overbook_per_session", by_start=False, backfill=True, overbook=True, per_session=True
 )
 
 
@@ -98,6 +103,8 @@ class PolicyRun:
         self.tally: Counter[str] = Counter()
         self.reported: dt.date | None = None
         self.sequence = itertools.count()  # ties in time keep the order of pushing
+        self.session_caps: dict[tuple[str, str], int] = {}
+        self.extra_in_session: Counter[tuple[str, dt.datetime]] = Counter()
 
     # --- the clock ---------------------------------------------------------------------
 
@@ -129,8 +136,10 @@ class PolicyRun:
             day = self.reported
             if day in self.demand.days:
                 where = f"day {self.demand.days.index(day) + 1}/{len(self.demand.days)}"
+            elif day < self.demand.days[0]:
+                where = "before the period"
             else:
-                where = "calls before the period"
+                where = "no visits"
             t = self.tally
             self.progress(
                 f"{self.policy.name}: {day:%a %Y-%m-%d} ({where}): {t['calls']} calls, {t['booked']} booked, "
@@ -148,6 +157,8 @@ class PolicyRun:
         for slot in self.offered(r, now):
             if heard == OFFERS:
                 break
+            if not self.within_session_cap(r, slot):
+                continue  # the desk does not read it out
             heard += 1
             if not self.accepts(r, slot):
                 continue
@@ -248,6 +259,8 @@ class PolicyRun:
             backfill=backfill_of is not None,
         )
         self.held_on[appointment.start.astimezone(self.tz).date()][pk] = None
+        if appointment.seat:
+            self.extra_in_session[self.session(provider, appointment.start)] += 1
         notice = appointment.start - now
         if r.cancels and backfill_of is None and notice > MIN_CANCEL_LEAD:
             # 1-72 hours ahead, and never before the booking was made.
@@ -262,6 +275,8 @@ class PolicyRun:
         )
         self.ledger.cancelled.add(pk)
         self.held_on[freed.start.astimezone(self.tz).date()].pop(pk, None)
+        if freed.seat:
+            self.extra_in_session[self.session(freed.provider.code, freed.start)] -= 1
         self.tally["cancelled"] += 1
         if not self.policy.backfill:
             return
@@ -326,28 +341,53 @@ class PolicyRun:
 
     def apply_overbooking(self) -> None:
         """Recommend from the loaded history (the 90 days before the first call) and
-        apply, as an admin would with one action."""
-        overbooking = importlib.import_module("scheduling.overbooking")
-        now = self.demand.first_call
-        recommendations = overbooking.recommend(self.clinic, now=now, days=90)
-        overbooking.apply_recommendations(self.clinic, recommendations, actor=None)
+        apply, as an admin would with one action.
+
+        The per-session variant applies one extra seat wherever the recommendation allows
+        extra patients per session (``extra_per_session``), and the desk keeps each
+        session's overbooked patients within that number itself: what the binomial
+        recommendation would win if the engine counted extra seats per session."""
+        recommendations = overbooking.recommend(self.clinic, now=self.demand.first_call, days=90)
+        applied = recommendations
+        if self.policy.per_session:
+            applied = [dataclasses.replace(r, max_extra=min(r.extra_per_session, 1)) for r in recommendations]
+            self.session_caps = {
+                (r.provider, r.appointment_type): r.extra_per_session for r in recommendations
+            }
+        overbooking.apply_recommendations(self.clinic, applied, actor=None)
         for rec in recommendations:
             self.ledger.recommendations.append(
                 {
-                    "provider": getattr(rec.provider, "code", rec.provider),
-                    "appointment_type": getattr(rec.appointment_type, "code", rec.appointment_type),
+                    "provider": rec.provider,
+                    "appointment_type": rec.appointment_type,
                     "appointments": rec.appointments,
-                    "no_show_rate": round(float(rec.no_show_rate), 4),
+                    "no_show_rate": round(rec.no_show_rate, 4),
                     "max_extra": rec.max_extra,
-                    "risk": round(float(rec.risk), 4),
-                    "expected_minutes_won": round(float(rec.expected_minutes_won), 1),
+                    "risk": round(rec.risk, 4),
+                    "expected_minutes_won": round(rec.expected_minutes_won, 1),
                     # The binomial answer per session, which a per-time rule cannot say.
-                    "extra_per_session": getattr(rec, "extra_per_session", None),
-                    "note": getattr(rec, "note", ""),
+                    "extra_per_session": rec.extra_per_session,
+                    "session_risk": round(rec.session_risk, 4),
+                    "note": rec.note,
                 }
             )
-        applied = sum(1 for rec in recommendations if rec.max_extra)
+        seats = sum(1 for rec in applied if rec.max_extra)
         self.progress(
-            f"{self.policy.name}: {applied} of {len(recommendations)} recommendation(s)"
-            " give an overbooking seat; applied them all"
+            f"{self.policy.name}: {seats} of {len(recommendations)} applied recommendation(s)"
+            " open an extra seat"
         )
+
+    def within_session_cap(self, r: Request, slot: Slot) -> bool:
+        """The per-session variant: may this overbooking slot be taken?"""
+        if not self.policy.per_session or slot.seat == 0:
+            return True
+        cap = self.session_caps.get((slot.provider, r.appointment_type), 0)
+        return self.extra_in_session[self.session(slot.provider, slot.start)] < cap
+
+    def session(self, provider: str, start: dt.datetime) -> tuple[str, dt.datetime]:
+        """The provider's contiguous working stretch holding ``start``."""
+        day = start.astimezone(self.tz).date()
+        for span_start, span_end in self.demand.calendar.bookable(provider, day):
+            if span_start <= start < span_end:
+                return provider, span_start
+        return provider, start

@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 
 from clinic.models import Clinic, Patient
 from scheduling.models import Appointment, WaitlistEntry
-from scheduling.simulation import POLICIES, SimulationError, simulate
+from scheduling.simulation import PER_SESSION, POLICIES, SimulationError, simulate
 from scheduling.simulation.demand import CANCEL_SHARE, DEMAND_RATIO, accept_offer
 from scheduling.simulation.intervals import intersect, minutes, subtract, union
 from scheduling.simulation.report import markdown_table, svg_chart
@@ -119,14 +119,14 @@ NOTHING_LEFT = {"clinics": 0, "patients": 0, "appointments": 0, "waitlist": 0}
 def report(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
     lines: list[str] = []
     with django_db_blocker.unblock():
-        result = run(progress=lines.append)
+        result = run(progress=lines.append, policies=(*POLICIES, PER_SESSION))
         assert leftovers() == NOTHING_LEFT
     result["_progress"] = lines
     return result
 
 
 def test_every_policy_reports_the_contracts_keys_within_range(report: dict[str, Any]) -> None:
-    assert list(report["policies"]) == [p.name for p in POLICIES]
+    assert list(report["policies"]) == [p.name for p in (*POLICIES, PER_SESSION)]
     for name, metrics in report["policies"].items():
         missing = [key for key in REQUIRED if key not in metrics]
         assert not missing, (name, missing)
@@ -176,13 +176,21 @@ def test_same_demand_for_every_policy_and_backfill_only_where_the_policy_offers_
     # No overbooking rule exists outside the overbooking policy (the file's rule is dropped).
     for name in ("first_fit", "ranked", "ranked_backfill"):
         assert policies[name]["overbooked_appointments"] == 0 and policies[name]["overtime_minutes"] == 0
-    assert "overbooking_recommendations" in policies["ranked_backfill_overbook"]
+    for name in ("ranked_backfill_overbook", PER_SESSION.name):
+        recommendations = policies[name]["overbooking_recommendations"]
+        assert {(r["provider"], r["appointment_type"]) for r in recommendations} == {
+            ("dr-a", "checkup"),
+            ("dr-a", "consult"),
+            ("dr-a", "ecg"),
+            ("dr-b", "checkup"),
+            ("dr-b", "consult"),
+        }
     assert all(m["cancellations"] > 0 for m in policies.values())
 
 
 def test_progress_names_each_policy_and_day(report: dict[str, Any]) -> None:
     lines = report["_progress"]
-    for policy in POLICIES:
+    for policy in (*POLICIES, PER_SESSION):
         for day in (1, 2, 3):
             assert any(line.startswith(f"{policy.name}: ") and f"(day {day}/3)" in line for line in lines), (
                 policy.name,

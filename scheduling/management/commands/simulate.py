@@ -1,6 +1,7 @@
 """Simulate a month of the clinic under four booking policies and compare them (issue 12).
 
-    manage.py simulate [--days 20] [--seed 7] [--clinic FILE] [--json PATH]
+    manage.py simulate [--days 20] [--seed 7] [--clinic FILE] [--json PATH] [--workers 2]
+                       [--policy NAME]...
 
 Prints the policy table (markdown) on stdout and progress per policy and day on stderr;
 ``--json PATH`` also writes the report there and the chart beside it (``PATH`` with
@@ -20,9 +21,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic.demo import RIVERSIDE
-from scheduling.simulation import SimulationError, simulate
+from scheduling.simulation import PER_SESSION, POLICIES, SimulationError, simulate
 from scheduling.simulation.report import markdown_table, svg_chart
 
+CHOOSABLE = (*POLICIES, PER_SESSION)
 MAX_DAYS = 250  # a working year; the demand's calendar is drawn in memory up front
 
 
@@ -44,6 +46,14 @@ class Command(BaseCommand):
             "--json", dest="json_path", help="Write the report here, and the chart beside it (.svg)."
         )
         parser.add_argument(
+            "--policy",
+            action="append",
+            dest="policies",
+            choices=[p.name for p in CHOOSABLE],
+            help="Simulate only this policy (repeatable; default the four compared). "
+            f"{PER_SESSION.name} is the desk capping overbooked patients per session.",
+        )
+        parser.add_argument(
             "--workers",
             default="2",
             help="Policies simulated side by side, each in its own process (default 2).",
@@ -53,6 +63,8 @@ class Command(BaseCommand):
         days = self._integer(options["days"], "--days", low=1, high=MAX_DAYS)
         seed = self._integer(options["seed"], "--seed", low=0, high=2**63 - 1)
         workers = self._integer(options["workers"], "--workers", low=1, high=4)
+        chosen = options["policies"] or [p.name for p in POLICIES]
+        policies = tuple(p for p in CHOOSABLE if p.name in chosen)
         data = self._clinic_file(options["clinic"])
         json_path = Path(options["json_path"]) if options["json_path"] else None
         if json_path is not None and not json_path.parent.is_dir():
@@ -65,7 +77,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         previous = signal.signal(signal.SIGTERM, _interrupted)
         try:
-            report = simulate(data, days=days, seed=seed, progress=self.stderr.write, workers=workers)
+            report = simulate(
+                data, days=days, seed=seed, progress=self.stderr.write, workers=workers, policies=policies
+            )
         except SimulationError as exc:
             for problem in exc.problems:
                 self.stderr.write(problem)
