@@ -58,7 +58,7 @@ def svg_chart(report: dict[str, Any]) -> str:
     # A floor below the lowest value, on a 5 % step, so differences of a few points show.
     low = max(0.0, math.floor((min(values, default=0.0) - 0.02) * 20) / 20)
     high = 1.0
-    width, height = 860, 420
+    width, height = 960, 420
     left, right, top, bottom = 70, 600, 60, 340
 
     def x(i: int) -> float:
@@ -101,8 +101,11 @@ def svg_chart(report: dict[str, Any]) -> str:
         )
     out.append(f'<text x="{(left + right) / 2}" y="{bottom + 60}" text-anchor="middle">week</text>')
 
+    drawn: dict[str, str] = {}  # each policy's weekly figures, to name the lines that coincide
     for n, (name, metrics) in enumerate(policies.items()):
         colour = COLOURS[n % len(COLOURS)]
+        figures = repr([(w["booked_utilization"], w["attended_utilization"]) for w in metrics["weekly"]])
+        same_as = drawn.setdefault(figures, name)
         for key, dash in (("booked_utilization", ""), ("attended_utilization", ' stroke-dasharray="6 4"')):
             points = " ".join(f"{x(i):.1f},{y(w[key]):.1f}" for i, w in enumerate(metrics["weekly"]))
             out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
@@ -117,7 +120,8 @@ def svg_chart(report: dict[str, Any]) -> str:
             f'<line x1="{right + 25}" x2="{right + 55}" y1="{legend_y}" y2="{legend_y}" '
             f'stroke="{colour}" stroke-width="3"/>'
         )
-        out.append(f'<text x="{right + 62}" y="{legend_y + 4}">{escape(name)}</text>')
+        label = name if same_as == name else f"{name} (= {same_as})"
+        out.append(f'<text x="{right + 62}" y="{legend_y + 4}">{escape(label)}</text>')
     key_y = top + 20 + len(policies) * 22
     out.append(
         f'<line x1="{right + 25}" x2="{right + 55}" y1="{key_y}" y2="{key_y}" '
