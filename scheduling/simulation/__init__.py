@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
+from types import FrameType
 from typing import Any
 
 from django.db import DatabaseError, connection, connections
@@ -140,7 +141,15 @@ def _in_processes(job: _Job, policies: tuple[Policy, ...], workers: int) -> dict
     return results
 
 
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through the scratch clinic's clean-up
+
+
 def _child(job: _Job, policies: tuple[Policy, ...], send: Connection) -> None:
+    # Ctrl-C reaches the whole process group; the parent passes it on as one SIGTERM, so a
+    # second signal never cuts short a child's clean-up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     for policy in policies:
         try:
             send.send(("ok", policy.name, job.run(policy), []))

@@ -84,6 +84,8 @@ class Command(BaseCommand):
             for problem in exc.problems:
                 self.stderr.write(problem)
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt as exc:
+            raise CommandError("Interrupted; the scratch clinics were removed.", returncode=130) from exc
         finally:
             signal.signal(signal.SIGTERM, previous)
         self.stderr.write(
