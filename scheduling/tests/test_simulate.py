@@ -13,10 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from clinic.models import Clinic, Patient
 from scheduling.models import Appointment, WaitlistEntry
@@ -222,6 +230,56 @@ def test_a_failure_mid_run_leaves_no_scratch_clinic(django_db_setup: None, djang
         assert leftovers() == NOTHING_LEFT
         with pytest.raises(SimulationError, match="RuntimeError: injected"):
             run(days=1, workers=2, progress=fail_on_the_first_day)
+        assert leftovers() == NOTHING_LEFT
+
+
+def database_url() -> str:
+    """The test database as a URL, for a ``manage.py`` run in another process."""
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    host = db["HOST"] or ""
+    if host.startswith("/"):  # a socket directory (the embedded server)
+        return (
+            f"postgres://{user}{password}@/{db['NAME']}?host={quote(host, safe='')}&port={db['PORT'] or 5432}"
+        )
+    return f"postgres://{user}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_sigterm_mid_run_removes_every_scratch_clinic(
+    django_db_setup: None, django_db_blocker: Any, tmp_path: Any
+) -> None:
+    """The real command in its own process, its two workers busy: a SIGTERM ends it with
+    exit code 130 and every scratch clinic removed."""
+    clinic_path = tmp_path / "clinic.json"
+    clinic_path.write_text(json.dumps(small_clinic_file()))
+    with django_db_blocker.unblock():
+        url = database_url()
+    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false"}
+    env.pop("PYTEST_VERSION", None)
+    command = [sys.executable, "manage.py", "simulate", "--days", "3", "--clinic", str(clinic_path)]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # the first progress line: the scratch clinics are busy
+            seen.append(line)
+            if "before the period" in line:
+                break
+        else:
+            pytest.fail("no progress line: " + "".join(seen[-20:]))
+        with django_db_blocker.unblock():
+            assert leftovers()["clinics"] >= 1  # there is something to clean up
+        process.send_signal(signal.SIGTERM)
+        rest = process.stderr.read()
+        assert process.wait(timeout=60) == 130, rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Interrupted; the scratch clinics were removed." in rest
+    with django_db_blocker.unblock():
         assert leftovers() == NOTHING_LEFT
 
 
