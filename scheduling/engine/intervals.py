@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -54,12 +55,17 @@ class Timeline:
     __slots__ = ("ends", "starts")
 
     def __init__(self, spans: Iterable[MicroSpan]):
-        # Merging costs little and keeps the engine right even on a snapshot that was
-        # assembled by hand rather than read from the constrained database.
-        merged = merge(spans)
-        # Read directly by the search's inner loop, which bisects them itself.
-        self.starts = [start for start, _ in merged]
-        self.ends = [end for _, end in merged]
+        ordered = sorted(spans)
+        # Read directly by the search, which bisects them itself.
+        self.starts = [start for start, _ in ordered]
+        self.ends = [end for _, end in ordered]
+        # The database never stores overlapping spans on one seat, so this check (at C
+        # speed) almost always passes; merging keeps the engine right on a snapshot that
+        # was assembled by hand rather than read from the constrained database.
+        if not all(map(operator.le, self.ends[:-1], self.starts[1:])):
+            merged = merge(ordered)
+            self.starts = [start for start, _ in merged]
+            self.ends = [end for _, end in merged]
 
     def overlaps(self, start: int, end: int) -> bool:
         # The first span that ends after `start` is the only candidate.

@@ -19,11 +19,13 @@ import datetime as dt
 import heapq
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from scheduling.engine import scoring
 from scheduling.engine.calendar import days, local_date, local_midnight, working_windows
+from scheduling.engine.grid import Grid, indices
 from scheduling.engine.intervals import EMPTY, MicroSpan, Timeline
 from scheduling.engine.rules import max_extra_seats
 from scheduling.engine.types import (
@@ -124,8 +126,11 @@ class _Index:
                 [r[3] for r in rows],
             )
         # What a slot's compactness is measured against: booked seat-0 time and time off.
+        # (Without time off, that is the seat-0 timeline itself.)
         self.busy = {
             code: Timeline([(r[0], r[1]) for r in regular.get(code, ())] + spans)
+            if spans
+            else self.provider_seats.get((code, 0), EMPTY)
             for code, spans in time_off.items()
         }
 
@@ -179,6 +184,7 @@ class _Search:
         # The first free room in that order depends only on the seat and the time, not on
         # the provider: providers sharing a grid share the answer.
         self._first_free_room: dict[tuple[int, int, int], str | None] = {}
+        self._room_free: dict[tuple[Grid, int, str | None], int] = {}
 
     def day_bounds(self, day: dt.date) -> tuple[int, int]:
         tz = self.rules.tz
@@ -280,124 +286,262 @@ class _Search:
             explanation=tuple(words),
         )
 
-    def candidates_for(self, provider: ProviderSpec) -> list[tuple]:
-        """Every valid candidate of one provider, as plain tuples in ``_Candidate``'s order.
+    # --- Candidates by window: the grid's bits (scheduling/engine/grid.py) -----------------
 
-        The rules of the module's docstring, in that order, checked by bisecting the
-        index's sorted integer lists. This loop runs for every start on every grid of the
-        range and is what a search costs, so it works on local names, not on methods.
-        """
-        code = provider.code
-        index = self.index
-        max_extra = max_extra_seats(self.snapshot.overbooking_rules, code, self.type.code)
-        if not self.query.include_overbooking:
-            max_extra = 0
-        seats = [index.provider_seats.get((code, seat), EMPTY) for seat in range(max_extra + 1)]
-        off, patient, busy = index.time_off[code], index.patient, index.busy[code]
-        regular_starts, regular_ends, regular_rooms, booking_starts = index.regular.get(
-            code, ([], [], [], [])
+    def grid_of(self, window: tuple[int, int]) -> Grid:
+        starts = self.grid(window)
+        return Grid(starts.start, self.step, len(starts))
+
+    def room_free(self, grid: Grid, seat: int, room: str) -> int:
+        """The grid's starts at which ``room`` is free at ``seat``; kept per grid, since
+        providers with the same hours share it."""
+        key = (grid, seat, room)
+        if key not in self._room_free:
+            held = self.index.room_seats.get((room, seat), EMPTY)
+            self._room_free[key] = grid.full & ~grid.held(held, self.before, self.after + self.duration)
+        return self._room_free[key]
+
+    def any_room_free(self, grid: Grid, seat: int) -> int:
+        key = (grid, seat, None)
+        if key not in self._room_free:
+            free = 0
+            for room in self.rooms:
+                free |= self.room_free(grid, seat, room)
+                if free == grid.full:
+                    break
+            self._room_free[key] = free
+        return self._room_free[key]
+
+    def preference_of(self, provider: str, start: int) -> float:
+        preferences = self.query.preferences
+        if not preferences.stated:
+            return scoring.NEUTRAL
+        return scoring.preference(
+            preferences, provider, instant_of(start), instant_of(start + self.duration), self.rules.tz
         )
-        last_regular = len(regular_rooms) - 1
-        before, duration, length, earliest = (
-            self.before,
-            self.duration,
-            self.duration + self.after,
-            self.earliest,
-        )
-        preferences, weights, shortest = self.query.preferences, self.rules.weights, self.shortest
-        found: list[tuple] = []
-        for day in days(self.query.date_from, self.query.date_to):
-            if day in self.rules.closures or day > self.last_day:
+
+    def window_candidates(
+        self, provider: str, window: tuple[int, int], day: tuple[int, int], max_extra: int
+    ) -> tuple[list[_Class], list[_Extra], int]:
+        """One window's candidates, the rules of the module's docstring asked of all its
+        starts at once: the regular ones in classes of equal score, the overbooking ones by
+        seat (scored only if they are reached, see ``find``), and how many there are."""
+        grid = self.grid_of(window)
+        if grid.size <= 0:
+            return [], [], 0
+        index, before, length = self.index, self.before, self.duration + self.after
+        valid = grid.full & ~grid.span(0, grid.index_from(self.earliest) - 1)
+        valid &= ~grid.held(index.time_off[provider], before, length)
+        if index.patient.starts:
+            valid &= ~grid.held(index.patient, 0, self.duration)
+        seats = [index.provider_seats.get((provider, seat), EMPTY) for seat in range(max_extra + 1)]
+        provider_free = grid.full & ~grid.held(seats[0], before, length)
+        # A regular seat when the provider's seat 0 is free and a room is (a free provider
+        # with no free room is not an overbooking case); otherwise the lowest seat
+        # 1..max_extra free on the provider and on a room.
+        regular = valid & provider_free & self.any_room_free(grid, 0)
+        waiting = valid & ~provider_free
+        extra = []
+        for seat in range(1, max_extra + 1):
+            free = waiting & ~grid.held(seats[seat], before, length) & self.any_room_free(grid, seat)
+            if free:
+                extra.append(_Extra(seat, free, grid, provider, window, day))
+                waiting &= ~free
+        count = regular.bit_count() + sum(e.starts.bit_count() for e in extra)
+        return self.regular_classes(provider, grid, window, day, regular), extra, count
+
+    def regular_classes(
+        self, provider: str, grid: Grid, window: tuple[int, int], day: tuple[int, int], regular: int
+    ) -> list[_Class]:
+        """The regular starts in classes of equal score. Within one free stretch between the
+        provider's busy time (seat-0 bookings and time off), the neighbouring bookings are
+        the same for every start, and the compactness factor changes only where a side
+        goes from abutting to a dead gap to a usable one: a few ranges of starts."""
+        if not regular:
+            return []
+        before, length, shortest = self.before, self.duration + self.after, self.shortest
+        window_start, window_end = window
+        weights, times = self.rules.weights, bool(self.query.preferences.times)
+        preference = self.preference_of(provider, grid.first)
+        classes = []
+        for left, right in self.free_stretches(provider, window):
+            lo, hi = grid.index_from(left + before), grid.index_through(right - length)
+            in_stretch = regular & grid.span(lo, hi)
+            if not in_stretch:
                 continue
-            day_start, day_end = self.day_bounds(day)
-            for window in self.windows(provider, day):
-                window_start, window_end = window
-                for start in self.grid(window):
-                    if start < earliest:
-                        continue
-                    blocked_start, blocked_end = start - before, start + length
-                    # Time off over the blocked range; the patient busy over the appointment.
-                    i = bisect_right(off.ends, blocked_start)
-                    if i < len(off.starts) and off.starts[i] < blocked_end:
-                        continue
-                    if patient.starts:
-                        i = bisect_right(patient.ends, start)
-                        if i < len(patient.starts) and patient.starts[i] < start + duration:
-                            continue
-                    # The rooms of the provider's regular bookings just before and just
-                    # after, that day: where the provider would rather stay.
-                    i = bisect_right(regular_ends, blocked_start) - 1
-                    j = bisect_left(regular_starts, blocked_end)
-                    neighbours: tuple[str, ...] = ()
-                    if i >= 0 and day_start <= booking_starts[i] < day_end:
-                        neighbours = (regular_rooms[i],)
-                    if j <= last_regular and day_start <= booking_starts[j] < day_end:
-                        neighbours = (*neighbours, regular_rooms[j])
-                    # A regular seat when the provider's seat 0 is free (and a room is: a free
-                    # provider with no free room is not an overbooking case); otherwise the
-                    # lowest seat 1..max_extra free on the provider and on a room.
-                    for seat, held in enumerate(seats):
-                        i = bisect_right(held.ends, blocked_start)
-                        if i < len(held.starts) and held.starts[i] < blocked_end:
-                            continue
-                        room = self.pick_room(seat, blocked_start, blocked_end, neighbours)
-                        if room is not None or seat == 0:
-                            break
-                    else:
-                        continue
-                    if room is None:
-                        continue
-                    if preferences.stated:
-                        preference = scoring.preference(
-                            preferences, code, instant_of(start), instant_of(start + duration), self.rules.tz
-                        )
-                    else:
-                        preference = scoring.NEUTRAL
-                    if seat == 0:
-                        # The free stretch around the slot: to the busy time (seat-0 bookings
-                        # and time off) on each side, or to the window's edge.
-                        i = bisect_right(busy.ends, blocked_start) - 1
-                        j = bisect_left(busy.starts, blocked_end)
-                        left = max(busy.ends[i], window_start) if i >= 0 else window_start
-                        right = min(busy.starts[j], window_end) if j < len(busy.starts) else window_end
-                        compactness = scoring.compactness(
-                            blocked_start - left,
-                            right - blocked_end,
-                            left > window_start,
-                            right < window_end,
-                            shortest,
-                        )
-                    else:
-                        compactness = scoring.NEUTRAL
-                    score = scoring.weighted(
-                        weights,
-                        preference,
-                        compactness,
-                        scoring.room_switch(room, neighbours),
-                        scoring.overbooking(seat),
-                    )
-                    found.append((seat > 0, -score, start, code, room, seat, window, neighbours))
-        return found
+            first = grid.start(lo)
+            neighbours = self.index.neighbour_rooms(provider, first - before, first + length, day)
+            cuts = sorted(
+                {
+                    lo,
+                    hi + 1,
+                    grid.index_through(left + before) + 1,  # past abutting the stretch's start
+                    grid.index_from(left + before + shortest),  # past a dead gap before
+                    grid.index_through(right - length - shortest) + 1,  # into a dead gap after
+                    grid.index_from(right - length),  # abutting the stretch's end
+                }
+            )
+            for cut, next_cut in zip(cuts, cuts[1:], strict=False):
+                if not lo <= cut <= hi:
+                    continue
+                starts = in_stretch & grid.span(cut, next_cut - 1)
+                if not starts:
+                    continue
+                start = grid.start(cut)
+                compactness = scoring.compactness(
+                    start - before - left,
+                    right - start - length,
+                    left > window_start,
+                    right < window_end,
+                    shortest,
+                )
+                for room_switch, chosen in self.room_switch_classes(grid, neighbours):
+                    for pref, same in self.preference_classes(
+                        provider, grid, starts & chosen, preference, times
+                    ):
+                        score = scoring.weighted(weights, pref, compactness, room_switch, 1.0)
+                        classes.append(_Class(-score, same, grid, provider, window, neighbours))
+        return classes
+
+    def free_stretches(self, provider: str, window: tuple[int, int]) -> Iterator[tuple[int, int]]:
+        """The stretches of the window outside the provider's busy time, in order."""
+        busy = self.index.busy[provider]
+        window_start, window_end = window
+        cursor = window_start
+        i = bisect_right(busy.ends, window_start)
+        while i < len(busy.starts) and busy.starts[i] < window_end:
+            if busy.starts[i] > cursor:
+                yield cursor, busy.starts[i]
+            cursor = max(cursor, busy.ends[i])
+            i += 1
+        if cursor < window_end:
+            yield cursor, window_end
+
+    def room_switch_classes(self, grid: Grid, neighbours: tuple[str, ...]) -> Iterator[tuple[float, int]]:
+        """The room factor by the room a start gets: the first neighbouring room free then
+        (as ``pick_room`` chooses), else one the provider is not in next to it."""
+        taken = 0
+        for room in dict.fromkeys(neighbours):
+            if room in self.room_codes:
+                free = self.room_free(grid, 0, room) & ~taken
+                yield scoring.room_switch(room, neighbours), free
+                taken |= free
+        yield scoring.room_switch("", neighbours), grid.full & ~taken
+
+    def preference_classes(
+        self, provider: str, grid: Grid, starts: int, preference: float, times: bool
+    ) -> Iterator[tuple[float, int]]:
+        """The preference factor: one value for the window, unless the patient prefers
+        times of day; then start by start."""
+        if not starts:
+            return
+        if not times:
+            yield preference, starts
+            return
+        by_value: dict[float, int] = defaultdict(int)
+        for i in indices(starts):
+            by_value[self.preference_of(provider, grid.start(i))] |= 1 << i
+        yield from by_value.items()
+
+    def find(self, limit: int | None) -> tuple[list[_Candidate], int]:
+        """The best ``limit`` candidates (all of them when None), ranked, and how many
+        there are. Overbooking seats rank after every regular one, so they are scored
+        start by start only when the regular ones do not fill the answer."""
+        classes: list[_Class] = []
+        extras: list[_Extra] = []
+        total = 0
+        for provider in self.snapshot.providers:
+            if self.query.provider is not None and provider.code != self.query.provider:
+                continue
+            if not self.type.allows(provider.code):
+                continue
+            max_extra = max_extra_seats(self.snapshot.overbooking_rules, provider.code, self.type.code)
+            if not self.query.include_overbooking:
+                max_extra = 0
+            for day in days(self.query.date_from, self.query.date_to):
+                if day in self.rules.closures or day > self.last_day:
+                    continue
+                bounds = self.day_bounds(day)
+                for window in self.windows(provider, day):
+                    found, extra, count = self.window_candidates(provider.code, window, bounds, max_extra)
+                    classes.extend(found)
+                    extras.extend(extra)
+                    total += count
+        wanted = total if limit is None else min(limit, total)
+        ranked = self.expand_regular(classes, wanted)
+        if len(ranked) < wanted:
+            ranked.extend(self.expand_extra(extras, wanted - len(ranked)))
+        return ranked, total
+
+    def expand_regular(self, classes: list[_Class], wanted: int) -> list[_Candidate]:
+        """The best ``wanted`` regular candidates: classes by score, each class's starts by
+        start and provider."""
+        ranked: list[_Candidate] = []
+        classes.sort(key=lambda c: c.minus_score)
+        i = 0
+        while i < len(classes) and len(ranked) < wanted:
+            j = i
+            while j < len(classes) and classes[j].minus_score == classes[i].minus_score:
+                j += 1
+            tied = sorted((c.grid.start(k), c.provider, c) for c in classes[i:j] for k in indices(c.starts))
+            for start, provider, c in tied[: wanted - len(ranked)]:
+                blocked_start, blocked_end = start - self.before, start + self.duration + self.after
+                room = self.pick_room(0, blocked_start, blocked_end, c.neighbours)
+                if room is None:  # cannot happen: the class's starts have a free room
+                    raise AssertionError(f"no room for {provider} at {instant_of(start)}")
+                ranked.append(
+                    _Candidate(False, c.minus_score, start, provider, room, 0, c.window, c.neighbours)
+                )
+            i = j
+        return ranked
+
+    def expand_extra(self, extras: list[_Extra], wanted: int) -> list[_Candidate]:
+        """The best ``wanted`` overbooking candidates, scored start by start."""
+        found = []
+        for e in extras:
+            for i in indices(e.starts):
+                start = e.grid.start(i)
+                blocked_start, blocked_end = start - self.before, start + self.duration + self.after
+                neighbours = self.index.neighbour_rooms(e.provider, blocked_start, blocked_end, e.day)
+                room = self.pick_room(e.seat, blocked_start, blocked_end, neighbours)
+                if room is None:  # cannot happen: the seat's starts have a free room
+                    raise AssertionError(f"no room for {e.provider} at {instant_of(start)}")
+                found.append(self.candidate(e.provider, room, e.seat, start, e.window, neighbours))
+        return heapq.nsmallest(wanted, found)
+
+
+class _Class(NamedTuple):
+    """Regular starts of one window that share a score, their neighbours and window."""
+
+    minus_score: float
+    starts: int  # bits of the grid
+    grid: Grid
+    provider: str
+    window: tuple[int, int]
+    neighbours: tuple[str, ...]
+
+
+class _Extra(NamedTuple):
+    """Overbooking starts of one window at one seat."""
+
+    seat: int
+    starts: int  # bits of the grid
+    grid: Grid
+    provider: str
+    window: tuple[int, int]
+    day: tuple[int, int]
 
 
 def find_slots(snapshot: Snapshot, query: SlotQuery, *, limit: int | None = None) -> SearchResult:
     """Every valid slot for the query, best first; ``total`` counts them before ``limit``.
 
     Ordering: regular seats before overbooking seats, then score descending, then start,
-    then provider code, so equal inputs always give equal answers. Every candidate is
-    scored; only the ones returned are explained.
+    then provider code, so equal inputs always give equal answers. Only the slots returned
+    are explained.
     """
     search = _Search(snapshot, query)
-    candidates: list[tuple] = []
-    for provider in snapshot.providers:
-        if query.provider is not None and provider.code != query.provider:
-            continue
-        if not query.appointment_type.allows(provider.code):
-            continue
-        candidates.extend(search.candidates_for(provider))
-    # The first four fields of a candidate are its ranking key, and unique: plain tuple order.
-    best = sorted(candidates) if limit is None else heapq.nsmallest(limit, candidates)
-    return SearchResult(slots=tuple(search.explain(_Candidate._make(c)) for c in best), total=len(candidates))
+    ranked, total = search.find(limit)
+    return SearchResult(slots=tuple(search.explain(c) for c in ranked), total=total)
 
 
 def check_slot(

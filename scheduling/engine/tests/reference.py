@@ -1,0 +1,484 @@
+"""The engine as it was before it asked its questions of whole windows at once (commit
+12ad170's per-start loop, with integer instants): kept as the oracle that the faster
+search must agree with slot for slot (test_reference.py). Not used by the product.
+
+Slot search and the single-slot check, over one snapshot.
+
+Both walk the same rules in the same order, so what ``find_slots`` offers is exactly what
+``check_slot`` accepts:
+
+1. the provider may perform the type, the room has the equipment;
+2. the start is not in the past, gives the minimum notice, lies within the horizon;
+3. the day is not a closure; the blocked range ``[start - buffer_before, end + buffer_after)``
+   lies inside one working window, and the start is on that window's grid;
+4. no time off overlaps the blocked range; the patient is free over ``[start, end)``;
+5. seat 0 of the provider and of a room is free over the blocked range: a regular slot;
+   or else, where the provider's seat 0 is taken and an overbooking rule allows it, the
+   lowest seat k (1..max_extra) free on the provider and on a room: an overbooking slot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from scheduling.engine import scoring
+from scheduling.engine.calendar import days, local_date, local_midnight, working_windows
+from scheduling.engine.intervals import EMPTY, MicroSpan, Timeline
+from scheduling.engine.rules import max_extra_seats
+from scheduling.engine.types import (
+    Factors,
+    ProviderSpec,
+    SearchResult,
+    Slot,
+    SlotQuery,
+    Snapshot,
+    instant_of,
+    micros,
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to "may this exact slot be booked?".
+
+    ``reason`` is set when the engine would never offer it (a 422 `slot_unavailable`);
+    ``conflict`` (``provider``, ``room`` or ``patient``) when another booking holds it
+    (a 409 `slot_taken`). ``seat`` is the seat to book when it is accepted.
+    """
+
+    ok: bool
+    seat: int = 0
+    reason: str | None = None
+    conflict: str | None = None
+    message: str = ""
+    slot: Slot | None = None
+
+
+def _reject(reason: str, message: str) -> Verdict:
+    return Verdict(ok=False, reason=reason, message=message)
+
+
+def _taken(conflict: str, message: str) -> Verdict:
+    return Verdict(ok=False, conflict=conflict, message=message)
+
+
+# Inside the search every instant is an integer: microseconds since the Unix epoch (as
+# bookings already are). Integers compare and subtract several times faster than aware
+# datetimes, which consult their tzinfo on every comparison and hash, and the search does
+# both for every candidate start. The answers convert back; microseconds keep every
+# instant exact.
+
+
+def _minutes(n: int) -> int:
+    return n * 60_000_000
+
+
+class _Candidate(NamedTuple):
+    """A valid slot before it is explained. The first four fields are the ranking key
+    (regular before overbooking, score descending, start, provider), unique per candidate,
+    so candidates sort as plain tuples."""
+
+    overbook: bool
+    minus_score: float
+    start: int
+    provider: str
+    room: str
+    seat: int
+    window: tuple[int, int]
+    neighbours: tuple[str, ...]
+
+
+class _Index:
+    """The snapshot's bookings arranged for one query: a timeline per seat, in microseconds."""
+
+    def __init__(self, snapshot: Snapshot, query: SlotQuery):
+        provider_seats: dict[tuple[str, int], list[MicroSpan]] = defaultdict(list)
+        room_seats: dict[tuple[str, int], list[MicroSpan]] = defaultdict(list)
+        regular: dict[str, list[tuple[int, int, str, int]]] = defaultdict(list)
+        patient_spans: list[MicroSpan] = []
+        for b in snapshot.bookings:
+            blocked = (b.blocked_start, b.blocked_end)
+            provider_seats[b.provider, b.seat].append(blocked)
+            room_seats[b.room, b.seat].append(blocked)
+            if b.seat == 0:
+                regular[b.provider].append((*blocked, b.room, b.start))
+            if query.patient is not None and b.patient == query.patient:
+                patient_spans.append((b.start, b.end))
+        self.provider_seats = {key: Timeline(spans) for key, spans in provider_seats.items()}
+        self.room_seats = {key: Timeline(spans) for key, spans in room_seats.items()}
+        self.patient = Timeline(patient_spans)
+        time_off = {
+            p.code: [(micros(t.start), micros(t.end)) for t in p.time_off] for p in snapshot.providers
+        }
+        self.time_off = {code: Timeline(spans) for code, spans in time_off.items()}
+        # Each provider's regular bookings in order, for the neighbours of a slot: blocked
+        # starts and ends to search, rooms and starts (for the local day) to read.
+        self.regular: dict[str, tuple[list[int], list[int], list[str], list[int]]] = {}
+        for code, rows in regular.items():
+            rows.sort()
+            self.regular[code] = (
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+            )
+        # What a slot's compactness is measured against: booked seat-0 time and time off.
+        self.busy = {
+            code: Timeline([(r[0], r[1]) for r in regular.get(code, ())] + spans)
+            for code, spans in time_off.items()
+        }
+
+    def provider_free(self, provider: str, seat: int, start: int, end: int) -> bool:
+        return not self.provider_seats.get((provider, seat), EMPTY).overlaps(start, end)
+
+    def room_free(self, room: str, seat: int, start: int, end: int) -> bool:
+        return not self.room_seats.get((room, seat), EMPTY).overlaps(start, end)
+
+    def neighbour_rooms(self, provider: str, start: int, end: int, day: tuple[int, int]) -> tuple[str, ...]:
+        """Rooms of the provider's regular bookings just before and just after the blocked
+        ``[start, end)``, among those starting on the same local ``day`` (its bounds)."""
+        if provider not in self.regular:
+            return ()
+        starts, ends, rooms, booking_starts = self.regular[provider]
+        before = bisect_right(ends, start) - 1
+        after = bisect_left(starts, end)
+        day_start, day_end = day
+        return tuple(
+            rooms[i]
+            for i in (before, after)
+            if 0 <= i < len(rooms) and day_start <= booking_starts[i] < day_end
+        )
+
+
+class _Search:
+    def __init__(self, snapshot: Snapshot, query: SlotQuery):
+        self.snapshot = snapshot
+        self.query = query
+        self.rules = snapshot.rules
+        self.type = query.appointment_type
+        self.index = _Index(snapshot, query)
+        self.duration = _minutes(self.type.duration_minutes)
+        self.before = _minutes(self.type.buffer_before_minutes)
+        self.after = _minutes(self.type.buffer_after_minutes)
+        self.step = _minutes(self.rules.slot_minutes)
+        self.shortest = _minutes(snapshot.shortest_type_minutes)
+        self.earliest = micros(snapshot.now) + _minutes(self.rules.min_notice_minutes)
+        today = local_date(snapshot.now, self.rules.tz)
+        self.last_day = today + dt.timedelta(days=self.rules.booking_horizon_days)
+        # Rooms that have the equipment, the best candidates first: fewest unneeded
+        # machines (keep the ECG room free for ECGs), then by code.
+        self.rooms = [
+            r.code
+            for r in sorted(
+                (r for r in snapshot.rooms if self.type.required_equipment <= r.equipment),
+                key=lambda r: (len(r.equipment - self.type.required_equipment), r.code),
+            )
+        ]
+        self.room_codes = set(self.rooms)
+        # The first free room in that order depends only on the seat and the time, not on
+        # the provider: providers sharing a grid share the answer.
+        self._first_free_room: dict[tuple[int, int, int], str | None] = {}
+
+    def day_bounds(self, day: dt.date) -> tuple[int, int]:
+        tz = self.rules.tz
+        return micros(local_midnight(day, tz)), micros(local_midnight(day + dt.timedelta(days=1), tz))
+
+    def windows(self, provider: ProviderSpec, day: dt.date) -> list[tuple[int, int]]:
+        return [(micros(w.start), micros(w.end)) for w in working_windows(provider, day, self.rules.tz)]
+
+    def grid(self, window: tuple[int, int]) -> range:
+        """Starts on the window's grid whose blocked range fits inside the window."""
+        window_start, window_end = window
+        # The first grid start whose buffer before still lies inside the window.
+        first = window_start + -(-self.before // self.step) * self.step
+        last = window_end - self.duration - self.after
+        return range(first, last + 1, self.step)
+
+    def pick_room(self, seat: int, start: int, end: int, neighbours: tuple[str, ...]) -> str | None:
+        """The best free room at this seat over the blocked ``[start, end)``: the one the
+        provider is in next to it, else the first free one in preference order."""
+        room_seats = self.index.room_seats
+        # The room of the booking before, then of the one after (both, when they agree).
+        for room in dict.fromkeys(neighbours):
+            if room in self.room_codes:
+                held = room_seats.get((room, seat))
+                if held is None:
+                    return room
+                i = bisect_right(held.ends, start)
+                if i == len(held.starts) or held.starts[i] >= end:
+                    return room
+        key = (seat, start, end)
+        if key not in self._first_free_room:
+            self._first_free_room[key] = next(
+                (room for room in self.rooms if self.index.room_free(room, seat, start, end)), None
+            )
+        return self._first_free_room[key]
+
+    def factors(
+        self,
+        provider: str,
+        room: str,
+        seat: int,
+        start: int,
+        window: tuple[int, int],
+        neighbours: tuple[str, ...],
+        words: list[str] | None = None,
+    ) -> tuple[float, float, float, float]:
+        end = start + self.duration
+        if self.query.preferences.stated:
+            preference = scoring.preference(
+                self.query.preferences, provider, instant_of(start), instant_of(end), self.rules.tz, words
+            )
+        else:
+            preference = scoring.NEUTRAL
+        if seat == 0:
+            window_start, window_end = window
+            blocked_start, blocked_end = start - self.before, end + self.after
+            prev_end, next_start = self.index.busy[provider].free_span(blocked_start, blocked_end)
+            left = window_start if prev_end is None else max(prev_end, window_start)
+            right = window_end if next_start is None else min(next_start, window_end)
+            compactness = scoring.compactness(
+                blocked_start - left,
+                right - blocked_end,
+                before_is_booking=left > window_start,
+                after_is_booking=right < window_end,
+                shortest=self.shortest,
+                words=words,
+            )
+        else:
+            compactness = scoring.NEUTRAL
+        room_switch = scoring.room_switch(room, neighbours, words)
+        overbooking = scoring.overbooking(seat, words)
+        return preference, compactness, room_switch, overbooking
+
+    def candidate(
+        self,
+        provider: str,
+        room: str,
+        seat: int,
+        start: int,
+        window: tuple[int, int],
+        neighbours: tuple[str, ...],
+    ) -> _Candidate:
+        score = scoring.weighted(
+            self.rules.weights, *self.factors(provider, room, seat, start, window, neighbours)
+        )
+        return _Candidate(seat > 0, -score, start, provider, room, seat, window, neighbours)
+
+    def explain(self, c: _Candidate) -> Slot:
+        words: list[str] = []
+        factors = self.factors(c.provider, c.room, c.seat, c.start, c.window, c.neighbours, words)
+        return Slot(
+            start=instant_of(c.start),
+            end=instant_of(c.start + self.duration),
+            provider=c.provider,
+            room=c.room,
+            seat=c.seat,
+            score=-c.minus_score,
+            factors=Factors(*(round(value, 4) for value in factors)),
+            explanation=tuple(words),
+        )
+
+    def candidates_for(self, provider: ProviderSpec) -> list[tuple]:
+        """Every valid candidate of one provider, as plain tuples in ``_Candidate``'s order.
+
+        The rules of the module's docstring, in that order, checked by bisecting the
+        index's sorted integer lists. This loop runs for every start on every grid of the
+        range and is what a search costs, so it works on local names, not on methods.
+        """
+        code = provider.code
+        index = self.index
+        max_extra = max_extra_seats(self.snapshot.overbooking_rules, code, self.type.code)
+        if not self.query.include_overbooking:
+            max_extra = 0
+        seats = [index.provider_seats.get((code, seat), EMPTY) for seat in range(max_extra + 1)]
+        off, patient, busy = index.time_off[code], index.patient, index.busy[code]
+        regular_starts, regular_ends, regular_rooms, booking_starts = index.regular.get(
+            code, ([], [], [], [])
+        )
+        last_regular = len(regular_rooms) - 1
+        before, duration, length, earliest = (
+            self.before,
+            self.duration,
+            self.duration + self.after,
+            self.earliest,
+        )
+        preferences, weights, shortest = self.query.preferences, self.rules.weights, self.shortest
+        found: list[tuple] = []
+        for day in days(self.query.date_from, self.query.date_to):
+            if day in self.rules.closures or day > self.last_day:
+                continue
+            day_start, day_end = self.day_bounds(day)
+            for window in self.windows(provider, day):
+                window_start, window_end = window
+                for start in self.grid(window):
+                    if start < earliest:
+                        continue
+                    blocked_start, blocked_end = start - before, start + length
+                    # Time off over the blocked range; the patient busy over the appointment.
+                    i = bisect_right(off.ends, blocked_start)
+                    if i < len(off.starts) and off.starts[i] < blocked_end:
+                        continue
+                    if patient.starts:
+                        i = bisect_right(patient.ends, start)
+                        if i < len(patient.starts) and patient.starts[i] < start + duration:
+                            continue
+                    # The rooms of the provider's regular bookings just before and just
+                    # after, that day: where the provider would rather stay.
+                    i = bisect_right(regular_ends, blocked_start) - 1
+                    j = bisect_left(regular_starts, blocked_end)
+                    neighbours: tuple[str, ...] = ()
+                    if i >= 0 and day_start <= booking_starts[i] < day_end:
+                        neighbours = (regular_rooms[i],)
+                    if j <= last_regular and day_start <= booking_starts[j] < day_end:
+                        neighbours = (*neighbours, regular_rooms[j])
+                    # A regular seat when the provider's seat 0 is free (and a room is: a free
+                    # provider with no free room is not an overbooking case); otherwise the
+                    # lowest seat 1..max_extra free on the provider and on a room.
+                    for seat, held in enumerate(seats):
+                        i = bisect_right(held.ends, blocked_start)
+                        if i < len(held.starts) and held.starts[i] < blocked_end:
+                            continue
+                        room = self.pick_room(seat, blocked_start, blocked_end, neighbours)
+                        if room is not None or seat == 0:
+                            break
+                    else:
+                        continue
+                    if room is None:
+                        continue
+                    if preferences.stated:
+                        preference = scoring.preference(
+                            preferences, code, instant_of(start), instant_of(start + duration), self.rules.tz
+                        )
+                    else:
+                        preference = scoring.NEUTRAL
+                    if seat == 0:
+                        # The free stretch around the slot: to the busy time (seat-0 bookings
+                        # and time off) on each side, or to the window's edge.
+                        i = bisect_right(busy.ends, blocked_start) - 1
+                        j = bisect_left(busy.starts, blocked_end)
+                        left = max(busy.ends[i], window_start) if i >= 0 else window_start
+                        right = min(busy.starts[j], window_end) if j < len(busy.starts) else window_end
+                        compactness = scoring.compactness(
+                            blocked_start - left,
+                            right - blocked_end,
+                            left > window_start,
+                            right < window_end,
+                            shortest,
+                        )
+                    else:
+                        compactness = scoring.NEUTRAL
+                    score = scoring.weighted(
+                        weights,
+                        preference,
+                        compactness,
+                        scoring.room_switch(room, neighbours),
+                        scoring.overbooking(seat),
+                    )
+                    found.append((seat > 0, -score, start, code, room, seat, window, neighbours))
+        return found
+
+
+def find_slots(snapshot: Snapshot, query: SlotQuery, *, limit: int | None = None) -> SearchResult:
+    """Every valid slot for the query, best first; ``total`` counts them before ``limit``.
+
+    Ordering: regular seats before overbooking seats, then score descending, then start,
+    then provider code, so equal inputs always give equal answers. Every candidate is
+    scored; only the ones returned are explained.
+    """
+    search = _Search(snapshot, query)
+    candidates: list[tuple] = []
+    for provider in snapshot.providers:
+        if query.provider is not None and provider.code != query.provider:
+            continue
+        if not query.appointment_type.allows(provider.code):
+            continue
+        candidates.extend(search.candidates_for(provider))
+    # The first four fields of a candidate are its ranking key, and unique: plain tuple order.
+    best = sorted(candidates) if limit is None else heapq.nsmallest(limit, candidates)
+    return SearchResult(slots=tuple(search.explain(_Candidate._make(c)) for c in best), total=len(candidates))
+
+
+def check_slot(
+    snapshot: Snapshot,
+    query: SlotQuery,
+    *,
+    provider: str,
+    room: str,
+    start: dt.datetime,
+    overbook: bool = False,
+) -> Verdict:
+    """May ``query``'s patient book this exact slot now? The booking service asks this
+    inside its transaction before inserting."""
+    search = _Search(snapshot, query)
+    appointment_type = query.appointment_type
+    tz = snapshot.rules.tz
+    provider_spec = next((p for p in snapshot.providers if p.code == provider), None)
+    room_spec = next((r for r in snapshot.rooms if r.code == room), None)
+    if provider_spec is None or not appointment_type.allows(provider):
+        return _reject("provider_not_allowed", f"{provider} does not perform {appointment_type.code}.")
+    if room_spec is None or not appointment_type.required_equipment <= room_spec.equipment:
+        have = room_spec.equipment if room_spec else frozenset()
+        missing = ", ".join(sorted(appointment_type.required_equipment - have))
+        return _reject("room_lacks_equipment", f"Room {room} lacks the equipment this type needs: {missing}.")
+    day = local_date(start, tz)
+    at = micros(start)
+    if start < snapshot.now:
+        return _reject("in_past", "That time has already passed.")
+    if at < search.earliest:
+        minutes = snapshot.rules.min_notice_minutes
+        return _reject("min_notice", f"Bookings need at least {minutes} minutes' notice.")
+    if day > search.last_day:
+        horizon = snapshot.rules.booking_horizon_days
+        return _reject("beyond_horizon", f"Bookings open at most {horizon} days ahead.")
+    if day in snapshot.rules.closures:
+        return _reject("closure", f"The clinic is closed on {day.isoformat()}.")
+    blocked_start, blocked_end = at - search.before, at + search.duration + search.after
+    windows = search.windows(provider_spec, day)
+    window = next((w for w in windows if w[0] <= blocked_start and blocked_end <= w[1]), None)
+    if window is None:
+        if any(w_start <= at < w_end for w_start, w_end in windows):
+            return _reject(
+                "outside_working_hours", "The appointment would run past the end of the working hours."
+            )
+        if windows and windows[0][0] <= at < windows[-1][1]:
+            return _reject("in_break", f"{provider} is on a break then.")
+        return _reject("outside_working_hours", f"{provider} does not work then.")
+    if at not in search.grid(window):
+        return _reject(
+            "off_grid",
+            f"Appointments start every {snapshot.rules.slot_minutes} minutes"
+            f" from {instant_of(window[0]).astimezone(tz):%H:%M}.",
+        )
+    index = search.index
+    if index.time_off[provider].overlaps(blocked_start, blocked_end):
+        return _reject("time_off", f"{provider} is off then.")
+    if index.patient.overlaps(at, at + search.duration):
+        return _taken("patient", "The patient already has an appointment at that time.")
+    if not overbook:
+        if not index.provider_free(provider, 0, blocked_start, blocked_end):
+            return _taken("provider", f"{provider} is already booked then.")
+        if not index.room_free(room, 0, blocked_start, blocked_end):
+            return _taken("room", f"Room {room} is already booked then.")
+        seat = 0
+    else:
+        if index.provider_free(provider, 0, blocked_start, blocked_end):
+            return _reject("overbooking_not_needed", f"{provider} is free then: book a regular seat.")
+        max_extra = max_extra_seats(snapshot.overbooking_rules, provider, appointment_type.code)
+        free = [
+            s
+            for s in range(1, max_extra + 1)
+            if index.provider_free(provider, s, blocked_start, blocked_end)
+            and index.room_free(room, s, blocked_start, blocked_end)
+        ]
+        if not free:
+            return _reject("no_overbooking_seat", "No overbooking seat is left at that time.")
+        seat = free[0]
+    neighbours = index.neighbour_rooms(provider, blocked_start, blocked_end, search.day_bounds(day))
+    slot = search.explain(search.candidate(provider, room, seat, at, window, neighbours))
+    return Verdict(ok=True, seat=seat, slot=slot)
