@@ -172,7 +172,10 @@ def describe(demand: Demand, clinic_code: str) -> dict[str, Any]:
         "days": len(demand.days),
         "first_day": demand.days[0].isoformat(),
         "last_day": demand.days[-1].isoformat(),
-        "requests": len(demand.requests),
+        # Simulated as well, not measured: the period's first and last days meet full demand.
+        "margins": [demand.simulated[0].isoformat(), demand.simulated[-1].isoformat()],
+        "requests": sum(1 for r in demand.requests if demand.in_period(r)),
+        "requests_simulated": len(demand.requests),
         "assumptions": {
             "demand_ratio": d.DEMAND_RATIO,
             "lead_days": [1, d.MAX_LEAD_DAYS],

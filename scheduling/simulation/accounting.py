@@ -1,8 +1,9 @@
 """A policy's month in figures, read back from the database and checked against the ledger.
 
-Definitions (minutes are provider minutes over the simulated days only):
+Definitions (minutes are provider minutes over the period's days only; the margins around
+it are simulated but not counted; requests count when their wished day is in the period):
 
-- **bookable**: each provider's working windows on the simulated working days, minus time
+- **bookable**: each provider's working windows on the period's working days, minus time
   off (closures have none): the stats' ``available_minutes``.
 - **booked**: the provider time held by the appointments that were not cancelled (visited
   or no-show), as the union per provider of their *blocked* ranges (buffers included: the
@@ -75,8 +76,9 @@ def fraction(part: float, whole: float) -> float:
 
 
 def read_rows(demand: Demand, clinic: Clinic) -> list[Row]:
-    """The clinic's appointments in the simulated period (the loaded history lies before)."""
-    period_start = demand.calendar.instant(demand.days[0], dt.time(0))
+    """The clinic's appointments on the simulated days, margins included (the loaded
+    history lies before)."""
+    period_start = demand.calendar.instant(demand.simulated[0], dt.time(0))
     fields = ("pk", "provider__code", "start", "end", "blocked_start", "blocked_end", "seat", "status")
     return [
         Row(*values)
@@ -86,7 +88,12 @@ def read_rows(demand: Demand, clinic: Clinic) -> list[Row]:
     ]
 
 
-def account(demand: Demand, rows: list[Row], ledger: Ledger) -> Result:
+def account(demand: Demand, all_rows: list[Row], ledger: Ledger) -> Result:
+    """The period's figures (the margins are simulated, not measured), and where the
+    ledger and the database disagree (over everything simulated)."""
+    period_start = demand.calendar.instant(demand.days[0], dt.time(0))
+    period_end = demand.calendar.instant(demand.days[-1] + dt.timedelta(days=1), dt.time(0))
+    rows = [row for row in all_rows if period_start <= row.start < period_end]
     providers = sorted({p.code for p in demand.calendar.file.providers})
     bookable = {
         p: union(span for day in demand.days for span in demand.calendar.bookable(p, day)) for p in providers
@@ -125,13 +132,13 @@ def account(demand: Demand, rows: list[Row], ledger: Ledger) -> Result:
         refilled += minutes(intersect([row.blocked], seat_held[key]))
         unfilled += minutes(subtract([row.blocked], seat_held[key]))
 
-    requests = demand.requests
+    requests = [r for r in demand.requests if demand.in_period(r)]
     outcome_minutes = {
         kind: sum(r.minutes for r in requests if ledger.at_request.get(r.index) == kind)
         for kind in ("booked", "waitlisted", "refused")
     }
-    status = {row.pk: row.status for row in rows}
-    start = {row.pk: row.start for row in rows}
+    status = {row.pk: row.status for row in all_rows}
+    start = {row.pk: row.start for row in all_rows}
     waits: list[int] = []
     stated = met = 0
     for r in requests:
@@ -143,10 +150,13 @@ def account(demand: Demand, rows: list[Row], ledger: Ledger) -> Result:
         stated += r.preferences.stated
         met += r.preferences.met(booking.provider, booking.start, booking.end, demand.tz)
     waitlist_booked = sum(
-        requests[b.request].minutes
+        demand.requests[b.request].minutes
         for b in ledger.bookings.values()
-        if b.backfill and ledger.at_request.get(b.request) == "waitlisted"
+        if b.backfill
+        and ledger.at_request.get(b.request) == "waitlisted"
+        and demand.in_period(demand.requests[b.request])
     )
+    cancelled_pks = [row.pk for row in rows if not row.held]
 
     metrics: dict[str, Any] = {
         "booked_utilization": fraction(booked, bookable_minutes),
@@ -175,14 +185,14 @@ def account(demand: Demand, rows: list[Row], ledger: Ledger) -> Result:
         "unfilled_minutes": round(unfilled),
         "no_shows": sum(1 for row in rows if row.status == S.NO_SHOW),
         "overbooked_appointments": sum(1 for row in rows if row.seat > 0 and row.held),
-        "backfill_offers": ledger.offers,
-        "backfill_accepted": ledger.offers_accepted,
+        "backfill_offers": sum(ledger.offers.get(pk, 0) for pk in cancelled_pks),
+        "backfill_accepted": sum(1 for pk in cancelled_pks if pk in ledger.refilled_by_offer),
         "service_refusals": ledger.service_refusals,  # offered, then refused by the booking service
         "weekly": _weekly(demand, providers, held, came),
     }
     if ledger.recommendations:
         metrics["overbooking_recommendations"] = ledger.recommendations
-    return Result(metrics=metrics, mismatches=_mismatches(ledger, rows, demand))
+    return Result(metrics=metrics, mismatches=_mismatches(ledger, all_rows, demand))
 
 
 def _weekly(

@@ -15,9 +15,9 @@ The assumptions, each a constant below:
   types drawn with the demo's weights (``clinic.demo.TYPE_WEIGHTS``, 1 for other codes).
   Each request is made on one of the working days 1-21 calendar days before (uniform), at
   a uniform minute of the clinic's opening hours, by a new patient, who will take
-  a day within ``FLEX`` working days of the wished-for one (0, 1 or 2), inside the period
-  (wished days up to two working days outside the period count, for the part of their
-  range inside it, so the first and last days get their full demand).
+  a day within ``FLEX`` working days of the wished-for one (0, 1 or 2). Two working days
+  before and after the period are simulated the same way but not measured, so the
+  period's first and last days meet the same demand as the others.
 - **Patients.** 30 % name a provider (one who performs the type), 30 % two or three
   weekdays, 40 % a morning or afternoon; independently. A patient hears at most ``OFFERS``
   slots, in the policy's order, and accepts each with probability ``UNMET_ACCEPT`` to the
@@ -208,9 +208,14 @@ class Calendar:
 class Demand:
     seed: int
     calendar: Calendar
-    days: tuple[dt.date, ...]  # the simulated (measured) working days
+    days: tuple[dt.date, ...]  # the measured working days (the period)
+    simulated: tuple[dt.date, ...]  # the period and its margins, all simulated
     requests: tuple[Request, ...]  # in call order
     no_show_rates: dict[tuple[str, str], float]  # (provider, type) -> rate
+
+    def in_period(self, r: Request) -> bool:
+        """Is this request part of the period's demand (its wished day in the period)?"""
+        return self.days[0] <= r.wished <= self.days[-1]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -256,19 +261,19 @@ def generate(file: ClinicFile, *, days: int, seed: int) -> Demand:
         t.code: t.buffer_before_minutes + t.duration_minutes + t.buffer_after_minutes for t in performable
     }
 
-    # Patients whose wished day lies just outside the period but who would take a day
-    # inside it are demand too: without them the first and last days would get less.
-    reach = max(f for f, _ in FLEX)
-    wished_days = (
-        calendar.working_days_before(measured[0], reach)
+    # The period is simulated with a margin of working days on either side that is not
+    # measured: the first and last days then meet the same demand as any other (callers
+    # whose wished day lies outside take a day inside, and the other way round).
+    margin = max(f for f, _ in FLEX)
+    simulated = (
+        calendar.working_days_before(measured[0], margin)
         + list(measured)
-        + calendar.working_days_from(measured[-1] + dt.timedelta(days=1), reach)
+        + calendar.working_days_from(measured[-1] + dt.timedelta(days=1), margin)
         if measured
         else []
     )
-    period = set(measured)
     drafts: list[tuple[dt.datetime, int, dict[str, Any]]] = []
-    for index, wished in enumerate(wished_days):
+    for index, wished in enumerate(simulated):
         # Patients call on working days only: any of those 1-21 days before the wished one.
         call_days = [
             wished - dt.timedelta(days=lead)
@@ -285,9 +290,8 @@ def generate(file: ClinicFile, *, days: int, seed: int) -> Demand:
             span = int((calendar.instant(day, closes) - calendar.instant(day, opens)).total_seconds() // 60)
             at = calendar.instant(day, opens) + dt.timedelta(minutes=rng.randrange(max(span, 1)))
             flex = rng.choices([f for f, _ in FLEX], [w for _, w in FLEX])[0]
-            window = [
-                d for d in wished_days[max(0, index - flex) : index + flex + 1] if d in period and d > day
-            ]
+            # Within the simulated days and after the call (the wished day always is).
+            window = [d for d in simulated[max(0, index - flex) : index + flex + 1] if d > day]
             allowed = sorted(p for p in providers if kind.allows(p))
             values = {
                 "appointment_type": kind.code,
@@ -295,16 +299,15 @@ def generate(file: ClinicFile, *, days: int, seed: int) -> Demand:
                 "at": at,
                 "day": day,
                 "wished": wished,
-                "earliest": window[0] if window else wished,
-                "latest": window[-1] if window else wished,
+                "earliest": window[0],
+                "latest": window[-1],
                 "preferences": _preferences(rng, calendar, allowed, day),
                 "waits": rng.random() < WAITS,
                 "cancels": rng.random() < CANCEL_SHARE,
                 "cancel_draw": rng.random(),
                 "no_show_draw": rng.random(),
             }
-            if window:  # drawn either way, so that the rest of the month stays the same
-                drafts.append((at, len(drafts), values))
+            drafts.append((at, len(drafts), values))
     requests = tuple(
         Request(index=i, patient=f"sim-{i:05d}", **values)
         for i, (_, _, values) in enumerate(sorted(drafts, key=lambda d: (d[0], d[1])))
@@ -313,6 +316,7 @@ def generate(file: ClinicFile, *, days: int, seed: int) -> Demand:
         seed=seed,
         calendar=calendar,
         days=measured,
+        simulated=tuple(simulated),
         requests=requests,
         no_show_rates=_no_show_rates(rng, providers, performable),
     )

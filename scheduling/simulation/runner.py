@@ -79,8 +79,8 @@ class Ledger:
     cancelled: set[int] = field(default_factory=set)
     no_shows: set[int] = field(default_factory=set)
     attended: set[int] = field(default_factory=set)
-    offers: int = 0
-    offers_accepted: int = 0
+    offers: dict[int, int] = field(default_factory=dict)  # cancelled pk -> candidates offered its slot
+    refilled_by_offer: set[int] = field(default_factory=set)  # cancelled pks an offer refilled
     service_refusals: int = 0  # an offered slot the booking service refused (never expected)
     recommendations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -116,7 +116,7 @@ class PolicyRun:
             self.apply_overbooking()
         for r in self.demand.requests:
             self.push(r.at, CALL, r)
-        for day in self.demand.days:
+        for day in self.demand.simulated:
             self.push(self.demand.calendar.instant(day, DAY_END), DAY_OVER, day)
         while self.events:
             at, kind, _, payload = heapq.heappop(self.events)
@@ -136,6 +136,8 @@ class PolicyRun:
             day = self.reported
             if day in self.demand.days:
                 where = f"day {self.demand.days.index(day) + 1}/{len(self.demand.days)}"
+            elif day in self.demand.simulated:
+                where = "margin, not measured"
             elif day < self.demand.days[0]:
                 where = "before the period"
             else:
@@ -286,7 +288,7 @@ class PolicyRun:
             r = self.by_patient.get(candidate.patient.code)
             if r is None:
                 continue
-            self.ledger.offers += 1
+            self.ledger.offers[pk] = self.ledger.offers.get(pk, 0) + 1
             if draw(self.demand.seed, "offer", cancelling, r.index) >= chance:
                 continue
             booked = self.book(
@@ -299,7 +301,7 @@ class PolicyRun:
                 backfill_of=freed,
             )
             if booked is not None:
-                self.ledger.offers_accepted += 1
+                self.ledger.refilled_by_offer.add(pk)
                 self.tally["refilled"] += 1
                 return
 

@@ -205,6 +205,9 @@ def test_progress_names_each_policy_and_day(report: dict[str, Any]) -> None:
                 day,
             )
         assert any(line.startswith(f"{policy.name}: done in") for line in lines)
+        # Two working days either side are simulated, not measured: Thu/Fri before, Fri/Mon after.
+        for day in ("Thu 2027-02-25", "Fri 2027-02-26", "Fri 2027-03-05", "Mon 2027-03-08"):
+            assert any(line.startswith(f"{policy.name}: {day} (margin, not measured)") for line in lines), day
 
 
 def test_same_seed_gives_the_same_json_whatever_the_workers(
