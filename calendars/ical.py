@@ -119,8 +119,14 @@ def invitation(appointment: Appointment, place: ChainPlace, now: dt.datetime) ->
     event.add("sequence", place.moves + (1 if cancelled else 0))
     _times(event, appointment, clinic.tz)
     event.add("summary", f"{appointment.appointment_type.name} at {clinic.name}")
-    # The clinic model has no postal address yet: its name is what a patient can look up.
-    event.add("location", clinic.name)
+    # Where to go: the clinic's postal address when the admin has given one, else its name.
+    event.add(
+        "location",
+        f"{clinic.name}, {', '.join(clinic.address.splitlines())}" if clinic.address else clinic.name,
+    )
+    if clinic.email:
+        # RFC 5546 wants an organizer on PUBLISH and CANCEL; calendars match a cancel by it.
+        event.add("organizer", f"mailto:{clinic.email}", parameters={"CN": clinic.name})
     event.add(
         "description",
         f"{appointment.appointment_type.name} with {appointment.provider.name}, {appointment.room.name}.",

@@ -50,6 +50,7 @@ class ClinicAdmin(admin.ModelAdmin):
     inlines = (ClosureInline,)
     fieldsets = (
         (None, {"fields": ("code", "name", "timezone")}),
+        ("Contact, for patients' invitations and FHIR", {"fields": ("address", "email")}),
         (
             "Booking rules",
             {
@@ -73,6 +74,7 @@ class ClinicAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Waitlist offers and overbooking", {"fields": ("offer_hold_minutes", "overbooking_risk")}),
     )
 
 

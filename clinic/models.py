@@ -53,6 +53,10 @@ class Clinic(models.Model):
     code = models.CharField(max_length=64, unique=True, validators=[code_validator])
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    # Where patients come and whom their calendar writes to: in invitations (.ics), the
+    # FHIR clinic Location and its Schedules' publications.
+    address = models.TextField(blank=True, help_text="Postal address, as patients should read it.")
+    email = models.EmailField(blank=True, help_text="The clinic's email: an invitation's organizer.")
     slot_minutes = models.PositiveSmallIntegerField(default=15, validators=[MinValueValidator(1)])
     min_notice_minutes = models.PositiveIntegerField(default=0)
     booking_horizon_days = models.PositiveIntegerField(default=365)

@@ -45,9 +45,26 @@ def test_an_invitation_has_the_clinic_the_time_in_its_zone_and_nothing_private(
     assert event["DTSTART"].params["TZID"] == "Europe/Berlin"
     assert event.decoded("DTSTART") == appointment.start and event.decoded("DTEND") == appointment.end
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
+    assert "ORGANIZER" not in event  # the clinic has no email yet
     body = calendar.to_ical().decode()
     for value in (*SECRET_PATIENT.values(), NOTE):
         assert value not in body
+
+
+def test_an_invitation_names_the_clinics_address_and_email_once_the_admin_gives_them(
+    client, auth, small_clinic, patient
+):
+    clinic = small_clinic["clinic"]
+    clinic.address = "Flussstrasse 4\n10115 Berlin"
+    clinic.email = "desk@riverside.example"
+    clinic.save()
+    appointment = book(small_clinic, patient, hour=9)
+
+    _, event = invitation(client, auth, appointment.pk)
+
+    assert str(event["LOCATION"]) == "Riverside Family Practice, Flussstrasse 4, 10115 Berlin"
+    assert str(event["ORGANIZER"]) == "mailto:desk@riverside.example"
+    assert event["ORGANIZER"].params["CN"] == "Riverside Family Practice"
 
 
 def test_reading_an_invitation_is_recorded_as_a_view_of_the_patients_data(
