@@ -23,6 +23,8 @@ it are simulated but not counted; requests count when their wished day is in the
 - **requested minutes**: each request's type's blocked minutes; each is *booked* (when
   the patient called), *waitlisted* or *refused*; some waitlisted ones are booked later by
   a backfill offer (``waitlist_booked_minutes``).
+- **dead_gap_minutes**: bookable time left free in pieces shorter than the shortest
+  appointment type (buffers included), which no demand could fill.
 - **served**: visits patients came to. **median_wait_days**: over the requests that ended
   with a held appointment, the median of its local date minus the day of the call.
   **preferences_met**: over those, met stated preferences / stated preferences.
@@ -113,6 +115,21 @@ def account(demand: Demand, all_rows: list[Row], ledger: Ledger) -> Result:
         - minutes(union(r.blocked for r in by_provider[p] if r.status == S.COMPLETED))
         for p in providers
     )
+    # Free time in pieces shorter than the shortest appointment (buffers included): nobody
+    # can book it, whatever the demand.
+    shortest = min(
+        (
+            t.buffer_before_minutes + t.duration_minutes + t.buffer_after_minutes
+            for t in demand.calendar.file.appointment_types
+        ),
+        default=0,
+    )
+    dead_gaps = sum(
+        minutes([span])
+        for p in providers
+        for span in subtract(bookable[p], held[p])
+        if minutes([span]) < shortest
+    )
     bookable_minutes = sum(minutes(bookable[p]) for p in providers)
     booked = sum(minutes(held[p]) for p in providers)
     attended = sum(minutes(came[p]) for p in providers)
@@ -171,6 +188,7 @@ def account(demand: Demand, all_rows: list[Row], ledger: Ledger) -> Result:
             sum(minutes(intersect(visits[p], bookable[p])) for p in providers), bookable_minutes
         ),
         "bookable_minutes": round(bookable_minutes),
+        "dead_gap_minutes": round(dead_gaps),
         "booked_minutes": round(booked),
         "attended_minutes": round(attended),
         "requests": len(requests),

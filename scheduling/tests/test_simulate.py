@@ -169,6 +169,7 @@ def test_accounting_balances(report: dict[str, Any]) -> None:
         # Demand is about 115 % of the bookable minutes, so more was asked than could be booked.
         assert m["requested_minutes"] >= DEMAND_RATIO * m["bookable_minutes"] - 45, name
         assert m["booked_minutes"] <= m["bookable_minutes"], name
+        assert 0 <= m["dead_gap_minutes"] <= m["bookable_minutes"] - m["booked_minutes"], name
 
 
 def test_same_demand_for_every_policy_and_backfill_only_where_the_policy_offers_it(
