@@ -5,25 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinic', '0006_patient_phones_e164'),
+        ("clinic", "0006_patient_phones_e164"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='clinic',
-            name='offer_hold_minutes',
-            field=models.PositiveIntegerField(default=15, help_text='How long a freed slot offered to waitlisted patients is held for them before the next candidates are offered it.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="clinic",
+            name="offer_hold_minutes",
+            field=models.PositiveIntegerField(
+                default=15,
+                help_text="How long a freed slot offered to waitlisted patients is held for them before the next candidates are offered it.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='clinic',
-            name='overbooking_risk',
-            field=models.FloatField(default=0.05, help_text='The highest acceptable chance that more patients come than a provider can see in a session; overbooking recommendations stay below it.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.5)]),
+            model_name="clinic",
+            name="overbooking_risk",
+            field=models.FloatField(
+                default=0.05,
+                help_text="The highest acceptable chance that more patients come than a provider can see in a session; overbooking recommendations stay below it.",
+                validators=[
+                    django.core.validators.MinValueValidator(0.0),
+                    django.core.validators.MaxValueValidator(0.5),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='clinic',
-            name='setup_version',
+            model_name="clinic",
+            name="setup_version",
             field=models.BigIntegerField(default=0, editable=False),
         ),
     ]
