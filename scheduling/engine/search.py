@@ -164,6 +164,7 @@ class _Search:
         self.type = query.appointment_type
         self.index = _Index(snapshot, query)
         self.duration = _minutes(self.type.duration_minutes)
+        self.duration_delta = dt.timedelta(minutes=self.type.duration_minutes)
         self.before = _minutes(self.type.buffer_before_minutes)
         self.after = _minutes(self.type.buffer_after_minutes)
         self.step = _minutes(self.rules.slot_minutes)
@@ -274,16 +275,21 @@ class _Search:
 
     def explain(self, c: _Candidate) -> Slot:
         words: list[str] = []
-        factors = self.factors(c.provider, c.room, c.seat, c.start, c.window, c.neighbours, words)
+        preference, compactness, room_switch, overbooking = self.factors(
+            c.provider, c.room, c.seat, c.start, c.window, c.neighbours, words
+        )
+        start = instant_of(c.start)
         return Slot(
-            start=instant_of(c.start),
-            end=instant_of(c.start + self.duration),
-            provider=c.provider,
-            room=c.room,
-            seat=c.seat,
-            score=-c.minus_score,
-            factors=Factors(*(round(value, 4) for value in factors)),
-            explanation=tuple(words),
+            start,
+            start + self.duration_delta,
+            c.provider,
+            c.room,
+            c.seat,
+            -c.minus_score,
+            Factors(
+                round(preference, 4), round(compactness, 4), round(room_switch, 4), round(overbooking, 4)
+            ),
+            tuple(words),
         )
 
     # --- Candidates by window: the grid's bits (scheduling/engine/grid.py) -----------------
@@ -496,18 +502,39 @@ class _Search:
         return ranked
 
     def expand_extra(self, extras: list[_Extra], wanted: int) -> list[_Candidate]:
-        """The best ``wanted`` overbooking candidates, scored start by start."""
-        found = []
+        """The best ``wanted`` overbooking candidates. Their compactness is neutral and
+        their seat fixes the overbooking factor, so a start's score needs only its
+        neighbouring rooms and which of them is free at the seat (the room ``pick_room``
+        would give); the room itself is picked for the ones returned."""
+        weights, times = self.rules.weights, bool(self.query.preferences.times)
+        before, length = self.before, self.duration + self.after
+        scored = []
         for e in extras:
+            overbooking = scoring.overbooking(e.seat)
+            preference = self.preference_of(e.provider, e.grid.first)
             for i in indices(e.starts):
                 start = e.grid.start(i)
-                blocked_start, blocked_end = start - self.before, start + self.duration + self.after
-                neighbours = self.index.neighbour_rooms(e.provider, blocked_start, blocked_end, e.day)
-                room = self.pick_room(e.seat, blocked_start, blocked_end, neighbours)
-                if room is None:  # cannot happen: the seat's starts have a free room
-                    raise AssertionError(f"no room for {e.provider} at {instant_of(start)}")
-                found.append(self.candidate(e.provider, room, e.seat, start, e.window, neighbours))
-        return heapq.nsmallest(wanted, found)
+                neighbours = self.index.neighbour_rooms(e.provider, start - before, start + length, e.day)
+                chosen = next(
+                    (
+                        room
+                        for room in dict.fromkeys(neighbours)
+                        if room in self.room_codes and self.room_free(e.grid, e.seat, room) >> i & 1
+                    ),
+                    "",
+                )
+                if times:
+                    preference = self.preference_of(e.provider, start)
+                room_switch = scoring.room_switch(chosen, neighbours)
+                score = scoring.weighted(weights, preference, scoring.NEUTRAL, room_switch, overbooking)
+                scored.append((True, -score, start, e.provider, e, neighbours))
+        ranked = []
+        for _, minus_score, start, provider, e, neighbours in heapq.nsmallest(wanted, scored):
+            room = self.pick_room(e.seat, start - before, start + length, neighbours)
+            if room is None:  # cannot happen: the seat's starts have a free room
+                raise AssertionError(f"no room for {provider} at {instant_of(start)}")
+            ranked.append(_Candidate(True, minus_score, start, provider, room, e.seat, e.window, neighbours))
+        return ranked
 
 
 class _Class(NamedTuple):
