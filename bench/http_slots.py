@@ -49,7 +49,9 @@ from clinic.models import ApiToken, Clinic, Membership  # noqa: E402
 from clinic.roles import FRONT_DESK  # noqa: E402
 
 DATABASE = "test_bench_http"
-WARMUP = 3  # runs per row and per worker, before the timed ones
+# Runs per row and per worker before the timed ones: enough for every worker to have the
+# clinic's setup in memory and its statements prepared (psycopg prepares on the fifth run).
+WARMUP = 8
 
 
 def load_reference() -> types.ModuleType:

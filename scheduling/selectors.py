@@ -8,6 +8,7 @@ busy month the ORM's per-object cost, not PostgreSQL, is what a search would wai
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -38,25 +39,26 @@ def _codes(relation: str) -> ArrayAgg:
     return ArrayAgg(f"{relation}__code", distinct=True, filter=present, default=[])
 
 
-# Active bookings in range, and first the clinic's setup version (the row without an id),
-# in one statement: the setup kept in memory for that version (scheduling.setup_cache) is
-# then used without another round trip. Checking one exact slot passes a room: then only
-# the bookings holding that room, the provider or the patient matter. Instants travel as
-# microseconds since the epoch, as the engine's bookings hold them: an integer parses in C,
-# a timestamp in the driver's Python, and tens of thousands of them are read for a month
-# of a large clinic. Hand-written: this is the hot path of every
-# search and every booking, and building ORM querysets cost more than PostgreSQL's answer.
+# Active bookings in range, each row an engine.Booking field for field, and first the
+# clinic's setup version (in the row without a provider), in one statement: the setup kept
+# in memory for that version (scheduling.setup_cache) is then used without another round
+# trip. Checking one exact slot passes a room: then only the bookings holding that room,
+# the provider or the patient matter. Instants travel as microseconds since the epoch, as
+# the engine's bookings hold them: an integer parses in C, a timestamp in the driver's
+# Python, and a month of a large clinic is tens of thousands of rows. Hand-written: this is
+# the hot path of every search and every booking, and building ORM querysets cost more
+# than PostgreSQL's answer.
 BOOKINGS_SQL = """
-SELECT NULL::bigint, NULL, NULL, NULL,
-       c.setup_version, NULL::bigint, NULL::bigint, NULL::bigint, NULL::smallint
+SELECT NULL, NULL, NULL, c.setup_version,
+       NULL::bigint, NULL::bigint, NULL::bigint, NULL::smallint, NULL::bigint
 FROM clinic_clinic c WHERE c.id = %(clinic)s
 UNION ALL
-SELECT a.id, p.code, r.code, pt.code,
+SELECT p.code, r.code, pt.code,
        (EXTRACT(EPOCH FROM a.start) * 1000000)::bigint,
        (EXTRACT(EPOCH FROM a."end") * 1000000)::bigint,
        (EXTRACT(EPOCH FROM a.blocked_start) * 1000000)::bigint,
        (EXTRACT(EPOCH FROM a.blocked_end) * 1000000)::bigint,
-       a.seat
+       a.seat, a.id
 FROM scheduling_appointment a
 JOIN clinic_provider p ON p.id = a.provider_id
 JOIN clinic_room r ON r.id = a.room_id
@@ -105,7 +107,7 @@ def clinic_snapshot(
     with connection.cursor() as cursor:
         cursor.execute(BOOKINGS_SQL, params)
         rows = cursor.fetchall()
-    version = next(row[4] for row in rows if row[0] is None)
+    version = next(row[3] for row in rows if row[0] is None)
     setup = setup_cache.clinic_setup(clinic.pk, version)
 
     providers = []
@@ -131,8 +133,7 @@ def clinic_snapshot(
         ),
         providers=tuple(providers),
         rooms=tuple(spec for pk, spec in setup.rooms if room is None or pk == room.pk),
-        # The rows are the engine's bookings, field for field (the version row aside).
-        bookings=tuple(engine.Booking._make(row[1:] + row[:1]) for row in rows if row[0] is not None),
+        bookings=tuple(map(engine.Booking._make, filter(operator.itemgetter(0), rows))),
         overbooking_rules=setup.overbooking_rules,
         appointment_types=types,
         shortest_type_minutes=min((t.blocked_minutes for t in types.values()), default=clinic.slot_minutes),
