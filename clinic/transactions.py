@@ -2,11 +2,12 @@
 
 A service is one durable transaction (``transaction.atomic(durable=True)``): it commits
 when it returns, nothing its caller does can roll it back, and its after-commit work (the
-outbox's delivery task) runs then. One door needs its own write in that same transaction:
-the API's ``Idempotency-Key``, whose stored answer must commit or roll back with the change
-it answers. That door opens the durable transaction itself, with ``hosting_services()``,
-and a ``@service_transaction`` service called directly inside it joins it instead of
-opening one of its own. Anywhere else (inside any other transaction) such a service
+outbox's delivery task) runs then. Two callers need their own write in that same
+transaction: the API's ``Idempotency-Key``, whose stored answer must commit or roll back
+with the change it answers, and an accepted waitlist offer (``offers.services``), whose
+outcome must commit with the booking it made. They open the durable transaction
+themselves, with ``hosting_services()``, and a ``@service_transaction`` service called
+directly inside it joins it instead of opening one of its own. Anywhere else (inside any other transaction) such a service
 refuses to run, exactly as a durable block does.
 """
 
