@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model, ProtectedError, QuerySet, RestrictedError
 
 from clinic.clinic_file import load_clinic_file
@@ -35,6 +35,10 @@ def scratch_clinic(data: dict[str, Any], *, label: str) -> Iterator[Clinic]:
         load_clinic_file(copy)
         yield Clinic.objects.get(code=code)
     finally:
+        if not connection.in_atomic_block:
+            # An interruption can land while a statement is under way and leave the
+            # connection busy or broken: the clean-up starts on a fresh one.
+            connection.close()
         delete_clinic(code)
 
 

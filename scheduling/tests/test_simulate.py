@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -27,6 +26,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from clinic.models import Clinic, Patient
+from clinic.tests.test_logging import database_url
 from scheduling.models import Appointment, WaitlistEntry
 from scheduling.simulation import PER_SESSION, POLICIES, SimulationError, simulate
 from scheduling.simulation.demand import CANCEL_SHARE, DEMAND_RATIO, accept_offer
@@ -237,28 +237,14 @@ def test_a_failure_mid_run_leaves_no_scratch_clinic(django_db_setup: None, djang
         assert leftovers() == NOTHING_LEFT
 
 
-def database_url() -> str:
-    """The test database as a URL, for a ``manage.py`` run in another process."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    host = db["HOST"] or ""
-    if host.startswith("/"):  # a socket directory (the embedded server)
-        return (
-            f"postgres://{user}{password}@/{db['NAME']}?host={quote(host, safe='')}&port={db['PORT'] or 5432}"
-        )
-    return f"postgres://{user}{password}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def test_sigterm_mid_run_removes_every_scratch_clinic(
-    django_db_setup: None, django_db_blocker: Any, tmp_path: Any
-) -> None:
+@pytest.mark.django_db(transaction=True)  # the command's own process must see the test database
+def test_sigterm_mid_run_removes_every_scratch_clinic(django_db_blocker: Any, tmp_path: Any) -> None:
     """The real command in its own process, its two workers busy: a SIGTERM ends it with
     exit code 130 and every scratch clinic removed."""
     clinic_path = tmp_path / "clinic.json"
     clinic_path.write_text(json.dumps(small_clinic_file()))
     with django_db_blocker.unblock():
-        url = database_url()
+        url = database_url(connection.settings_dict)  # also the embedded server's socket
     env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false"}
     env.pop("PYTEST_VERSION", None)
     command = [sys.executable, "manage.py", "simulate", "--days", "3", "--clinic", str(clinic_path)]
