@@ -7,8 +7,8 @@ transaction: the API's ``Idempotency-Key``, whose stored answer must commit or r
 with the change it answers, and an accepted waitlist offer (``offers.services``), whose
 outcome must commit with the booking it made. They open the durable transaction
 themselves, with ``hosting_services()``, and a ``@service_transaction`` service called
-directly inside it joins it instead of opening one of its own. Anywhere else (inside any other transaction) such a service
-refuses to run, exactly as a durable block does.
+directly inside it joins it instead of opening one of its own. Anywhere else (inside any
+other transaction) such a service refuses to run, exactly as a durable block does.
 """
 
 from __future__ import annotations
