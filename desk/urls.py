@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from desk.views import appointments, board, booking, calendar_feed, patients, stats, waitlist
+from desk.views import appointments, board, booking, calendar_feed, clinic, patients, stats, waitlist
 
 app_name = "desk"
 
@@ -30,4 +30,5 @@ urlpatterns = [
     path("patients/<str:code>/", patients.patient, name="patient"),
     path("stats/", stats.stats, name="stats"),
     path("my-calendar/", calendar_feed.calendar_feed, name="calendar_feed"),
+    path("clinic/", clinic.switch_clinic, name="switch_clinic"),
 ]

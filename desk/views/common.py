@@ -26,7 +26,7 @@ from audit.models import AuditDoor
 from clinic import access
 from clinic import selectors as clinic_selectors
 from clinic.access import Scope
-from clinic.errors import DomainError, ValidationFailed
+from clinic.errors import DomainError, NotFound, ValidationFailed
 from clinic.models import Clinic, Patient
 from clinic.roles import (
     can_add_patients,
@@ -102,19 +102,42 @@ def staff_view(
     return decorator
 
 
+# The clinic a member of several clinics chose to work for, kept in their session.
+CHOSEN_CLINIC = "desk_clinic"
+
+
 def current_scope(request: HtmxHttpRequest) -> Scope:
     """The clinic this desk works for, with what the user sees there (``clinic.access``):
-    their only clinic, or the first by name when they work for several. Read once per
-    request."""
+    their only clinic; for a member of several, the one they chose (``switch_clinic``),
+    else the first by name. Read once per request."""
     found: Scope | None = getattr(request, "_desk_scope", None)
     if found is None:
-        try:
-            found = access.scope(request.user, None)
-        except ValidationFailed:  # several clinics
-            first = access.member_clinics(request.user)[0]
-            found = access.scope(request.user, first.code)
+        chosen = request.session.get(CHOSEN_CLINIC)
+        if chosen:
+            try:
+                found = access.scope(request.user, chosen)
+            except NotFound:  # no longer theirs (a membership removed): forget it
+                request.session.pop(CHOSEN_CLINIC, None)
+                chosen = None
+        if found is None:
+            try:
+                found = access.scope(request.user, None)
+            except ValidationFailed:  # several clinics, none chosen yet
+                first = access.member_clinics(request.user)[0]
+                found = access.scope(request.user, first.code)
+                chosen = first.code
         request._desk_scope = found  # type: ignore[attr-defined]
+        # Only a member of several clinics chooses (and is offered the choice).
+        request._desk_several = bool(chosen)  # type: ignore[attr-defined]
     return found
+
+
+def clinic_choices(request: HtmxHttpRequest) -> list[Clinic]:
+    """The clinics the user may switch between, by name; empty for a member of one."""
+    current_scope(request)
+    if not getattr(request, "_desk_several", False):
+        return []
+    return access.member_clinics(request.user)
 
 
 def current_clinic(request: HtmxHttpRequest) -> Clinic:
@@ -144,6 +167,7 @@ def frame(request: HtmxHttpRequest, clinic: Clinic) -> dict[str, Any]:
     user = request.user
     return {
         "clinic": clinic,
+        "clinic_choices": clinic_choices(request),
         "role": role_label(user),
         "today": local_now(clinic).date(),
         "may": {
