@@ -143,17 +143,19 @@ class _Index:
     def neighbour_rooms(self, provider: str, start: int, end: int, day: tuple[int, int]) -> tuple[str, ...]:
         """Rooms of the provider's regular bookings just before and just after the blocked
         ``[start, end)``, among those starting on the same local ``day`` (its bounds)."""
-        if provider not in self.regular:
+        found = self.regular.get(provider)
+        if found is None:
             return ()
-        starts, ends, rooms, booking_starts = self.regular[provider]
+        starts, ends, rooms, booking_starts = found
+        day_start, day_end = day
         before = bisect_right(ends, start) - 1
         after = bisect_left(starts, end)
-        day_start, day_end = day
-        return tuple(
-            rooms[i]
-            for i in (before, after)
-            if 0 <= i < len(rooms) and day_start <= booking_starts[i] < day_end
-        )
+        neighbours: tuple[str, ...] = ()
+        if before >= 0 and day_start <= booking_starts[before] < day_end:
+            neighbours = (rooms[before],)
+        if after < len(rooms) and day_start <= booking_starts[after] < day_end:
+            neighbours = (*neighbours, rooms[after])
+        return neighbours
 
 
 class _Search:
@@ -512,22 +514,21 @@ class _Search:
         for e in extras:
             overbooking = scoring.overbooking(e.seat)
             preference = self.preference_of(e.provider, e.grid.first)
+            score_of: dict[tuple[float, float], float] = {}  # by preference and room factor
             for i in indices(e.starts):
-                start = e.grid.start(i)
+                start = e.grid.first + i * e.grid.step
                 neighbours = self.index.neighbour_rooms(e.provider, start - before, start + length, e.day)
-                chosen = next(
-                    (
-                        room
-                        for room in dict.fromkeys(neighbours)
-                        if room in self.room_codes and self.room_free(e.grid, e.seat, room) >> i & 1
-                    ),
-                    "",
-                )
+                chosen = ""
+                for nearby in neighbours:
+                    if nearby in self.room_codes and self.room_free(e.grid, e.seat, nearby) >> i & 1:
+                        chosen = nearby
+                        break
                 if times:
                     preference = self.preference_of(e.provider, start)
-                room_switch = scoring.room_switch(chosen, neighbours)
-                score = scoring.weighted(weights, preference, scoring.NEUTRAL, room_switch, overbooking)
-                scored.append((True, -score, start, e.provider, e, neighbours))
+                key = (preference, scoring.room_switch(chosen, neighbours))
+                if key not in score_of:
+                    score_of[key] = scoring.weighted(weights, key[0], scoring.NEUTRAL, key[1], overbooking)
+                scored.append((True, -score_of[key], start, e.provider, e, neighbours))
         ranked = []
         for _, minus_score, start, provider, e, neighbours in heapq.nsmallest(wanted, scored):
             room = self.pick_room(e.seat, start - before, start + length, neighbours)
