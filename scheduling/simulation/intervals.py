@@ -1,7 +1,6 @@
-"""Minute arithmetic on sets of ``[start, end)`` spans, for the simulator's accounting.
-
-The engine has its own interval helpers, but they are its internals (being rewritten for
-speed); the accounting needs only union, intersection and difference measured in minutes.
+"""Minute arithmetic on sets of ``[start, end)`` spans, for the simulator's accounting:
+the engine's merge and difference (``scheduling.engine.intervals``), and what only the
+accounting needs, intersection and length in minutes.
 """
 
 from __future__ import annotations
@@ -9,19 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from scheduling.engine.intervals import merge, subtract
+
+__all__ = ["Span", "intersect", "minutes", "subtract", "union"]
+
 Span = tuple[dt.datetime, dt.datetime]
 
 
 def union(spans: Iterable[Span]) -> list[Span]:
-    """The spans merged into disjoint, sorted ones (touching spans become one)."""
-    merged: list[Span] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
+    """The spans merged into disjoint, sorted ones (touching spans become one; empty ones
+    are dropped)."""
+    return merge(s for s in spans if s[1] > s[0])
 
 
 def intersect(a: list[Span], b: list[Span]) -> list[Span]:
@@ -36,25 +33,6 @@ def intersect(a: list[Span], b: list[Span]) -> list[Span]:
             i += 1
         else:
             j += 1
-    return out
-
-
-def subtract(a: list[Span], b: list[Span]) -> list[Span]:
-    """The parts of ``a`` outside ``b`` (both disjoint and sorted)."""
-    out: list[Span] = []
-    j = 0
-    for start, end in a:
-        cursor = start
-        while j < len(b) and b[j][1] <= cursor:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] < end:
-            if b[k][0] > cursor:
-                out.append((cursor, b[k][0]))
-            cursor = max(cursor, b[k][1])
-            k += 1
-        if cursor < end:
-            out.append((cursor, end))
     return out
 
 
