@@ -16,6 +16,7 @@ from clinic.api import answers, check_dates
 from clinic.errors import ValidationFailed
 from scheduling import selectors
 from scheduling.engine import Factors, Slot
+from scheduling.engine.calendar import local_iso
 
 router = Router()
 
@@ -66,8 +67,8 @@ def slot_out(slot: Slot, tz: ZoneInfo) -> dict[str, Any]:
     """One slot as SlotOut has it. Built for up to a thousand slots per answer: the times
     in the clinic's zone, the factors by name."""
     return {
-        "start": slot.start.astimezone(tz).isoformat(timespec="seconds"),
-        "end": slot.end.astimezone(tz).isoformat(timespec="seconds"),
+        "start": local_iso(slot.start, tz),
+        "end": local_iso(slot.end, tz),
         "provider": slot.provider,
         "room": slot.room,
         "overbook": slot.seat > 0,

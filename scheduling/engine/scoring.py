@@ -30,7 +30,7 @@ import datetime as dt
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from scheduling.engine.types import WEEKDAY_KEYS, Factors, PatientPreferences, Weights
+from scheduling.engine.types import WEEKDAY_KEYS, PatientPreferences, Weights
 
 NEUTRAL = 0.5
 MINUTE = 60_000_000  # microseconds: the search's unit of time
@@ -158,10 +158,4 @@ def weighted(
         + weights.room_switch * room_switch
         + weights.overbooking * overbooking,
         4,
-    )
-
-
-def total(weights: Weights, factors: Factors) -> float:
-    return weighted(
-        weights, factors.preference, factors.compactness, factors.room_switch, factors.overbooking
     )
