@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,16 +21,15 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from clinic.models import Clinic, Patient
-from clinic.tests.test_logging import database_url
 from scheduling.models import Appointment, WaitlistEntry
 from scheduling.simulation import PER_SESSION, POLICIES, SimulationError, simulate
 from scheduling.simulation.demand import CANCEL_SHARE, DEMAND_RATIO, accept_offer
 from scheduling.simulation.intervals import intersect, minutes, subtract, union
 from scheduling.simulation.report import markdown_table, svg_chart
 from scheduling.simulation.scratch import CODE_PREFIX
+from scheduling.tests.faults.servers import child_env
 
 REQUIRED = (
     "booked_utilization",
@@ -243,10 +240,7 @@ def test_sigterm_mid_run_removes_every_scratch_clinic(django_db_blocker: Any, tm
     exit code 130 and every scratch clinic removed."""
     clinic_path = tmp_path / "clinic.json"
     clinic_path.write_text(json.dumps(small_clinic_file()))
-    with django_db_blocker.unblock():
-        url = database_url(connection.settings_dict)  # also the embedded server's socket
-    env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false"}
-    env.pop("PYTEST_VERSION", None)
+    env = child_env()  # production settings on the test database, the embedded one's socket too
     command = [sys.executable, "manage.py", "simulate", "--days", "3", "--clinic", str(clinic_path)]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

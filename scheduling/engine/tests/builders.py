@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,28 @@ def booking(
         blocked_end=end + dt.timedelta(minutes=after),
         seat=seat,
     )
+
+
+def storable(bookings: Iterable[Booking]) -> list[Booking]:
+    """The bookings the database could hold together, in order: each one's blocked range
+    contains its time (local arithmetic across a DST gap can break that), and none overlaps
+    an earlier one on a provider or room seat, or on its patient."""
+    kept: list[Booking] = []
+    for b in bookings:
+        if not (b.blocked_start <= b.start < b.end <= b.blocked_end):
+            continue
+        clash = any(
+            (
+                b.seat == k.seat
+                and (b.provider == k.provider or b.room == k.room)
+                and b.blocked.overlaps(k.blocked)
+            )
+            or (b.patient == k.patient and b.span.overlaps(k.span))
+            for k in kept
+        )
+        if not clash:
+            kept.append(b)
+    return kept
 
 
 CONSULT = AppointmentTypeSpec(code="consult", duration_minutes=30)

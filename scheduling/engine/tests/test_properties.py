@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scheduling.engine import AppointmentTypeSpec, RoomSpec, check_slot, find_slots
 from scheduling.engine.calendar import working_windows
 
-from .builders import BERLIN, MONDAY, at, booking, provider, query, snapshot
+from .builders import BERLIN, MONDAY, at, booking, provider, query, snapshot, storable
 
 CLOCKS = [f"{h:02d}:{m:02d}" for h in range(8, 13) for m in (0, 15, 30, 45)]
 
@@ -47,20 +47,7 @@ def clinics(draw):
                 after=draw(st.sampled_from([0, 10])),
             )
         )
-    # Keep the snapshot honest: no two bookings overlap on a provider/room seat or patient.
-    kept = []
-    for b in bookings:
-        clash = any(
-            (
-                b.seat == k.seat
-                and (b.provider == k.provider or b.room == k.room)
-                and b.blocked.overlaps(k.blocked)
-            )
-            or (b.patient == k.patient and b.span.overlaps(k.span))
-            for k in kept
-        )
-        if not clash:
-            kept.append(b)
+    kept = storable(bookings)  # no two overlap where the database would refuse it
     kind = draw(
         st.sampled_from(
             [

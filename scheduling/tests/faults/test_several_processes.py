@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -32,14 +31,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 
 from clinic.models import ApiToken
-from clinic.tests.test_logging import database_url, free_port
+from clinic.tests.test_logging import free_port
 from notifications.models import OutboxEvent, OutboxStatus
 from notifications.tests.hub import FakeHub
 from scheduling.models import Appointment
 from scheduling.tests.conftest import make_user
+from scheduling.tests.faults.servers import child_env
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -120,21 +119,13 @@ def processes(tmp_path) -> Iterator[Processes]:
 
 
 def environment(redis_url: str, hub: FakeHub) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DEBUG": "false",
-        "HTTPS": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "REDIS_URL": redis_url,
-        "API_RATE_LIMIT": f"{RATE_LIMIT}/m",
-        "NOTIFICATION_HUB_URL": hub.url,
-        "NOTIFICATION_HUB_API_KEY": "test-hub-key",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("PYTEST_VERSION", None)  # a child is a production process, not a test run
-    return env
+    return child_env(
+        REDIS_URL=redis_url,
+        API_RATE_LIMIT=f"{RATE_LIMIT}/m",
+        NOTIFICATION_HUB_URL=hub.url,
+        NOTIFICATION_HUB_API_KEY="test-hub-key",
+        LOG_LEVEL="WARNING",
+    )
 
 
 def start_gunicorn(processes: Processes, env: dict[str, str], workers: int, *extra: str) -> str:
